@@ -1,0 +1,267 @@
+"""The ``ddbridge`` command line. Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bridge.config import Settings, load_settings
+from bridge.errors import ConfigError, DdbridgeError
+
+app = typer.Typer(
+    help="Move a live PostgreSQL table into DynamoDB with zero downtime, and prove the copy is exact.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+stack_app = typer.Typer(help="The embedded local stack (PostgreSQL, Kafka, Connect + Debezium, dynalite, moto).",
+                        no_args_is_help=True)
+connector_app = typer.Typer(help="The Debezium connector, through the Kafka Connect REST API.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+example_app = typer.Typer(help="The payments example data set.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(connector_app, name="connector")
+app.add_typer(config_app, name="config")
+app.add_typer(example_app, name="example")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+class State:
+    """Global options shared by every command."""
+
+    config_path: Path | None = None
+    json_output: bool = False
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+
+state = State()
+
+
+@app.callback()
+def _global(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (TOML, or the guide's JSON); "
+                                                "default $DDBRIDGE_CONFIG or ./ddbridge.toml.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    state.config_path = config
+    state.json_output = json_output
+    state._settings = None
+
+
+def _fail(exc: DdbridgeError) -> NoReturn:
+    if state.json_output:
+        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def run(action: Callable[[], T]) -> T:
+    """Run a command body, turning ddbridge errors into a message and their exit code."""
+    try:
+        return action()
+    except DdbridgeError as exc:
+        _fail(exc)
+
+
+def emit(payload: Any, render: Callable[[], None]) -> None:
+    """Print JSON with --json, else the human rendering."""
+    if state.json_output:
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        render()
+
+
+def say(message: str) -> None:
+    """A progress line for humans (stderr under --json so stdout stays parseable)."""
+    (err_console if state.json_output else console).print(message, highlight=False)
+
+
+# -- config ------------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration (file + DDBRIDGE_* environment), secrets masked."""
+    settings = run(state.settings)
+    data = json.loads(settings.model_dump_json())
+    emit(data, lambda: console.print_json(data=data))
+
+
+# -- stack -------------------------------------------------------------------------------------
+
+
+def _stack() -> Any:
+    from ops.stack import LocalStack  # imported lazily: heavy, and only the stack commands need it
+
+    settings = state.settings()
+    c = settings.connect
+    return LocalStack(settings.stack, c.database_user, c.database_password.get_secret_value(), c.database_name)
+
+
+ComponentsArg = Annotated[list[str] | None, typer.Argument(
+    help="Components (postgres, kafka, connect, dynalite, moto); default all.")]
+
+
+@stack_app.command("up")
+def stack_up(components: ComponentsArg = None) -> None:
+    """Install what is missing, start every component on 127.0.0.1 and wait until each answers."""
+    started = time.monotonic()
+    run(lambda: _stack().up(components, progress=say))
+    say(f"[green]stack healthy[/] in {time.monotonic() - started:.1f} s — `ddbridge stack status` for details")
+
+
+@stack_app.command("down")
+def stack_down(components: ComponentsArg = None) -> None:
+    """Stop exactly the processes `stack up` started (gracefully, then forcibly)."""
+    run(lambda: _stack().down(components, progress=say))
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Component, port, PID and health; exit 1 when any component is unhealthy."""
+    rows = run(lambda: _stack().status())
+
+    def render() -> None:
+        table = Table("component", "port", "pid", "health", "log")
+        for r in rows:
+            health = "[green]healthy[/]" if r.healthy else f"[red]{r.detail}[/]"
+            table.add_row(r.name, str(r.port), str(r.pid or "-"), health, r.log)
+        console.print(table)
+
+    emit([asdict(r) for r in rows], render)
+    if not all(r.healthy for r in rows):
+        raise typer.Exit(1)
+
+
+# -- connector ---------------------------------------------------------------------------------
+
+
+def _connect_client() -> Any:
+    from connectors.debezium import ConnectClient
+
+    settings = state.settings()
+    return ConnectClient(settings.connect.url, settings.connect.request_timeout_s)
+
+
+@connector_app.command("register")
+def connector_register(
+    show: Annotated[bool, typer.Option("--show", help="Print the config instead of registering it.")] = False,
+) -> None:
+    """Create or update the Debezium connector (an idempotent PUT of its config)."""
+    from connectors.debezium import connector_config, redact
+
+    settings = run(state.settings)
+    if not settings.tables:
+        _fail(ConfigError("no [[tables]] mapping is configured: the connector would capture nothing"))
+    config = connector_config(settings)
+    if show:
+        emit(redact(config), lambda: console.print_json(data=redact(config)))
+        return
+    created = run(lambda: _connect_client().register(settings.connect.connector_name, config))
+    emit({"connector": settings.connect.connector_name, "created": created},
+         lambda: say(f"connector {settings.connect.connector_name} {'created' if created else 'updated'}"))
+
+
+@connector_app.command("status")
+def connector_status() -> None:
+    """Connector and task state, with the task trace when FAILED; exit 1 unless all RUNNING."""
+    settings = run(state.settings)
+    status = run(lambda: _connect_client().status(settings.connect.connector_name))
+    if status is None:
+        emit({"connector": settings.connect.connector_name, "state": "MISSING"},
+             lambda: say(f"connector {settings.connect.connector_name} is not registered: "
+                         "run `ddbridge connector register` (or `ddbridge init`)"))
+        raise typer.Exit(1)
+
+    def render() -> None:
+        say(f"connector {status.name}: {status.state} on {status.worker}")
+        for task in status.tasks:
+            say(f"  task {task['id']}: {task['state']} on {task.get('worker_id', '?')}")
+        for failure in status.failures():
+            err_console.print(failure, highlight=False, markup=False)
+        if status.failures():
+            say("fix the cause above, then `ddbridge connector register` (or a Connect restart) resumes it")
+
+    emit(asdict(status), render)
+    if not status.running:
+        raise typer.Exit(1)
+
+
+@connector_app.command("delete")
+def connector_delete(
+    drop_slot: Annotated[bool, typer.Option("--drop-slot", help="Also drop the replication slot and "
+                                            "publication so PostgreSQL stops retaining WAL.")] = False,
+) -> None:
+    """Delete the connector (and optionally its replication slot)."""
+    settings = run(state.settings)
+    deleted = run(lambda: _connect_client().delete(settings.connect.connector_name))
+    say(f"connector {settings.connect.connector_name} {'deleted' if deleted else 'was not registered'}")
+    if drop_slot:
+        from bridge.postgres import drop_slot_and_publication
+
+        say(run(lambda: drop_slot_and_publication(settings)))
+
+
+# -- init --------------------------------------------------------------------------------------
+
+
+@app.command("init")
+def init(
+    skip_connector: Annotated[bool, typer.Option("--skip-connector", help="Do not register the connector.")] = False,
+    skip_source: Annotated[bool, typer.Option("--skip-source", help="Do not prepare PostgreSQL.")] = False,
+) -> None:
+    """Create the DynamoDB tables (+ GSIs) and the control table, prepare the source, register the connector."""
+    from bridge.initialize import initialize
+
+    settings = run(state.settings)
+    if not settings.tables:
+        _fail(ConfigError("no [[tables]] mapping is configured: nothing to initialise"))
+    report = run(lambda: initialize(settings, source=not skip_source, connector=not skip_connector, progress=say))
+    emit(report, lambda: say("[green]init done[/]: next, start the bridge (`ddbridge stream`)"))
+
+
+# -- example data ------------------------------------------------------------------------------
+
+
+@example_app.command("load")
+def example_load(
+    rows: Annotated[int, typer.Option(help="Rows to generate (the guide's scale is 500,247).")] = 500_247,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
+    reset: Annotated[bool, typer.Option(help="Drop and recreate the payments table first.")] = True,
+) -> None:
+    """Create the payments schema and load generated rows with COPY."""
+    from examples.payments.generate import load_payments
+
+    settings = run(state.settings)
+    started = time.monotonic()
+    loaded = run(lambda: load_payments(settings.source.dsn.get_secret_value(), rows, seed=seed, reset=reset))
+    elapsed = time.monotonic() - started
+    emit({"rows": loaded, "seconds": round(elapsed, 2)},
+         lambda: say(f"loaded {loaded:,} payments in {elapsed:.1f} s"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except DdbridgeError as exc:  # raised outside run(), e.g. while loading settings lazily
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,400 @@
+"""Configuration: pydantic models loaded from one TOML (or JSON) file, `DDBRIDGE_*` env and CLI flags.
+
+Precedence, highest first: CLI flags (passed as ``overrides``), environment variables
+(``DDBRIDGE_<SECTION>__<KEY>``, e.g. ``DDBRIDGE_KAFKA__BOOTSTRAP_SERVERS``), the config file, defaults.
+The defaults match the local stack of ``ops/`` so ``ddbridge`` works out of the box against it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import string
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bridge.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "ddbridge.toml"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+KeyType = Literal["S", "N", "B"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StackPorts(_Strict):
+    """Ports of the local stack; all services listen on 127.0.0.1."""
+
+    postgres: int = 55432
+    kafka: int = 59092
+    kafka_controller: int = 59093
+    connect: int = 58083
+    dynalite: int = 58000
+    moto: int = 58001
+
+
+class StackSettings(_Strict):
+    """The embedded local stack (``ddbridge stack up``)."""
+
+    dir: Path = Path(".stack")
+    ports: StackPorts = StackPorts()
+    kafka_heap_mb: int = 768
+    connect_heap_mb: int = 1024
+    start_timeout_s: float = 180.0
+    install_timeout_s: float = 900.0
+
+
+class SourceSettings(_Strict):
+    """The PostgreSQL source."""
+
+    dsn: SecretStr = SecretStr("postgresql://ddbridge:ddbridge@127.0.0.1:55432/ddbridge")
+    connect_timeout_s: int = 10
+
+
+class KafkaSettings(_Strict):
+    """Kafka brokers, topics and the bridge's consumer group."""
+
+    bootstrap_servers: str = "127.0.0.1:59092"
+    topic_prefix: str = "ddbridge"
+    consumer_group: str = "ddbridge-bridge"
+    dead_letter_topic: str = "ddbridge.dlq"
+    auto_offset_reset: Literal["earliest", "error"] = "earliest"
+
+
+class ConnectSettings(_Strict):
+    """Kafka Connect and the Debezium PostgreSQL connector."""
+
+    url: str = "http://127.0.0.1:58083"
+    connector_name: str = "ddbridge-source"
+    slot_name: str = "ddbridge_slot"
+    publication_name: str = "ddbridge_pub"
+    snapshot_mode: Literal["no_data", "initial", "when_needed", "always", "initial_only"] = "no_data"
+    heartbeat_interval_ms: int = 10_000
+    heartbeat_table: str = "public.ddbridge_heartbeat"
+    topic_partitions: int = Field(4, ge=1)
+    topic_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    extra: dict[str, str] = Field(default_factory=dict, description="raw Debezium keys to add or override")
+    request_timeout_s: float = 30.0
+    # Database coordinates Debezium uses (it connects itself; may differ from the DSN host).
+    database_host: str = "127.0.0.1"
+    database_port: int = 55432
+    database_name: str = "ddbridge"
+    database_user: str = "ddbridge"
+    database_password: SecretStr = SecretStr("ddbridge")
+
+    @field_validator("slot_name", "publication_name")
+    @classmethod
+    def _pg_identifier(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError("must be a lower-case PostgreSQL identifier (letters, digits, _; max 63)")
+        return value
+
+
+class DynamoSettings(_Strict):
+    """The DynamoDB endpoint; leave ``endpoint_url`` empty for real AWS."""
+
+    endpoint_url: str | None = "http://127.0.0.1:58000"
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = SecretStr("local")
+    secret_access_key: SecretStr | None = SecretStr("local")
+    control_table: str = "ddbridge_control"
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+
+
+class MigrationSettings(_Strict):
+    """Runtime knobs; the original guide's ``migration-config.json`` names are accepted as aliases."""
+
+    batch_size: int = Field(500, ge=1, le=10_000, validation_alias=AliasChoices("batch_size", "BatchSize"))
+    max_errors: int = Field(100, ge=0, validation_alias=AliasChoices("max_errors", "MaxErrors"))
+    retry_attempts: int = Field(8, ge=1, le=50, validation_alias=AliasChoices("retry_attempts", "RetryAttempts"))
+    throttle_backoff_ms: int = Field(
+        100, ge=1, validation_alias=AliasChoices("throttle_backoff_ms", "ThrottleBackoffMs")
+    )
+    progress_save_interval: int = Field(
+        100, ge=1, validation_alias=AliasChoices("progress_save_interval", "ProgressSaveInterval")
+    )
+    write_concurrency: int = Field(16, ge=1, le=256)
+    tombstone_grace_days: float = Field(7.0, gt=0)
+
+
+class BookkeepingAttributes(_Strict):
+    """Names of the attributes ddbridge adds to every item it writes."""
+
+    source: str = "_src"
+    lsn: str = "_lsn"
+    deleted: str = "_deleted"
+    ttl: str = "_ttl"
+
+
+class KeyAttribute(_Strict):
+    """One DynamoDB key attribute built from source columns by a ``{column}`` template."""
+
+    name: str
+    template: str
+    type: KeyType = "S"
+
+    @property
+    def columns(self) -> list[str]:
+        """Source columns referenced by the template, in order."""
+        return template_columns(self.template)
+
+    @model_validator(mode="after")
+    def _check_template(self) -> KeyAttribute:
+        cols = self.columns
+        if not cols:
+            raise ValueError(f"key template {self.template!r} references no column; use '{{column}}'")
+        if self.type == "N" and self.template != "{" + cols[0] + "}":
+            raise ValueError(f"a number key (type N) must be a single column like '{{{cols[0]}}}'")
+        return self
+
+
+class GsiKey(_Strict):
+    """A GSI key attribute (an attribute name of the mapped item) and its DynamoDB type."""
+
+    name: str
+    type: KeyType = "S"
+
+
+class GsiSettings(_Strict):
+    """A global secondary index of the target table."""
+
+    name: str
+    partition_key: GsiKey
+    sort_key: GsiKey | None = None
+    projection: Literal["ALL", "KEYS_ONLY", "INCLUDE"] = "ALL"
+    non_key_attributes: list[str] = []
+
+    @model_validator(mode="after")
+    def _check_projection(self) -> GsiSettings:
+        if self.projection == "INCLUDE" and not self.non_key_attributes:
+            raise ValueError("projection INCLUDE needs non_key_attributes")
+        if self.projection != "INCLUDE" and self.non_key_attributes:
+            raise ValueError("non_key_attributes is only valid with projection INCLUDE")
+        return self
+
+
+class TableMapping(_Strict):
+    """How one source table becomes one DynamoDB table."""
+
+    source: str = Field(description="schema-qualified source table, e.g. public.payments")
+    target: str = Field(description="DynamoDB table name")
+    primary_key: list[str] = Field(min_length=1, description="source primary-key columns")
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    attribute_naming: Literal["pascal", "same"] = "pascal"
+    attributes: dict[str, str] = Field(default_factory=dict, description="column -> attribute overrides")
+    exclude_columns: list[str] = []
+    date_column: str | None = None
+    gsis: list[GsiSettings] = []
+
+    @field_validator("source")
+    @classmethod
+    def _qualified(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+            raise ValueError("must be 'schema.table' with plain identifiers, e.g. 'public.payments'")
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", value):
+            raise ValueError("DynamoDB table names are 3-255 characters of A-Z a-z 0-9 _ . -")
+        return value
+
+    @model_validator(mode="after")
+    def _one_item_per_row(self) -> TableMapping:
+        keyed = set(self.partition_key.columns) | set(self.sort_key.columns if self.sort_key else [])
+        missing = [c for c in self.primary_key if c not in keyed]
+        if missing:
+            raise ValueError(
+                f"the DynamoDB key of {self.source} must include every primary-key column "
+                f"(one item per source row); missing {missing}: add them to a key template, "
+                f"e.g. sort_key.template = '{{...}}#{{{missing[0]}}}'"
+            )
+        names = {self.partition_key.name} | ({self.sort_key.name} if self.sort_key else set())
+        if len(names) != (2 if self.sort_key else 1):
+            raise ValueError("partition_key and sort_key must have different names")
+        return self
+
+    @property
+    def schema(self) -> str:
+        return self.source.split(".")[0]
+
+    @property
+    def table(self) -> str:
+        return self.source.split(".")[1]
+
+    def key_columns(self) -> list[str]:
+        """Every source column used in the DynamoDB key (primary key plus derived parts)."""
+        cols = list(self.partition_key.columns)
+        if self.sort_key:
+            cols += [c for c in self.sort_key.columns if c not in cols]
+        return cols
+
+    def has_derived_key(self) -> bool:
+        """True when the item key uses a non-primary-key column (updates can move the item)."""
+        return any(c not in self.primary_key for c in self.key_columns())
+
+    def attribute_name(self, column: str) -> str:
+        """The DynamoDB attribute that holds a source column."""
+        if column in self.attributes:
+            return self.attributes[column]
+        if self.attribute_naming == "same":
+            return column
+        return "".join(part[:1].upper() + part[1:] for part in column.split("_"))
+
+
+class Settings(BaseSettings):
+    """All of ddbridge's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DDBRIDGE_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+
+    source: SourceSettings = SourceSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    connect: ConnectSettings = ConnectSettings()
+    dynamodb: DynamoSettings = DynamoSettings()
+    migration: MigrationSettings = MigrationSettings()
+    bookkeeping: BookkeepingAttributes = BookkeepingAttributes()
+    stack: StackSettings = StackSettings()
+    tables: list[TableMapping] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # CLI overrides (init kwargs) > environment > config file > defaults.
+        return (init_settings, env_settings, _FileSource(settings_cls, _FILE_DATA.get()))
+
+    @model_validator(mode="after")
+    def _unique_tables(self) -> Settings:
+        seen: set[str] = set()
+        for mapping in self.tables:
+            if mapping.source in seen:
+                raise ValueError(f"table {mapping.source} is mapped twice")
+            seen.add(mapping.source)
+        return self
+
+    def mapping(self, source: str | None = None) -> TableMapping:
+        """The mapping of a source table (``schema.table`` or bare ``table``); the only one if omitted."""
+        if not self.tables:
+            raise ConfigError("no [[tables]] mapping is configured: add one to the config file")
+        if source is None:
+            if len(self.tables) > 1:
+                names = ", ".join(t.source for t in self.tables)
+                raise ConfigError(f"several tables are mapped ({names}): choose one with --table")
+            return self.tables[0]
+        for mapping in self.tables:
+            if source in (mapping.source, mapping.table):
+                return mapping
+        raise ConfigError(f"table {source!r} is not mapped; mapped: {[t.source for t in self.tables]}")
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The parsed config file as a settings source, below the environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("ddbridge_config_file", default={})
+_GUIDE_KEYS = {"BatchSize", "MaxErrors", "RetryAttempts", "ThrottleBackoffMs", "ProgressSaveInterval"}
+
+
+def template_columns(template: str) -> list[str]:
+    """Column names referenced by a ``{column}`` key template."""
+    cols: list[str] = []
+    for _, field_name, _, _ in string.Formatter().parse(template):
+        if field_name is not None:
+            if not _IDENTIFIER.match(field_name):
+                raise ValueError(f"template field {{{field_name}}} is not a plain column name")
+            if field_name not in cols:
+                cols.append(field_name)
+    return cols
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, or a JSON one (the guide's ``migration-config.json`` keys go to ``migration``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: the top level must be a JSON object")
+            if _GUIDE_KEYS & data.keys():
+                return {"migration": data}
+            return data
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from exc
+
+
+def format_validation_error(exc: ValidationError, origin: str) -> str:
+    """One line per invalid field, naming the dotted field path and where it came from."""
+    lines = [f"invalid configuration ({origin}):"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"  - {loc}: {err['msg']}")
+    lines.append("fix the field(s) above; `ddbridge config show` prints the effective configuration")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load the effective settings; raises ConfigError (exit 2) naming the field and the file.
+
+    ``path`` defaults to ``$DDBRIDGE_CONFIG`` or ``./ddbridge.toml`` when that exists.
+    """
+    explicit = path is not None or "DDBRIDGE_CONFIG" in os.environ
+    file_path = Path(path or os.environ.get("DDBRIDGE_CONFIG", DEFAULT_CONFIG_FILE))
+    data: dict[str, Any] = {}
+    if file_path.exists():
+        data = read_config_file(file_path)
+        origin = f"file {file_path}, env DDBRIDGE_*"
+    elif explicit:
+        raise ConfigError(f"config file {file_path} does not exist")
+    else:
+        origin = "defaults, env DDBRIDGE_*"
+    if overrides:
+        origin += ", command-line flags"
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, origin)) from exc
+    finally:
+        _FILE_DATA.reset(token)

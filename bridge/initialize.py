@@ -1,0 +1,41 @@
+"""``ddbridge init``: target tables, control table, source preparation and connector registration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bridge.config import Settings
+from bridge.dynamo import make_client
+from bridge.tables import control_table_spec, ensure_table, table_spec
+
+
+def initialize(settings: Settings, *, source: bool = True, connector: bool = True,
+               progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Idempotently prepare everything a migration needs; returns what was done."""
+    # Build every spec first: a mapping error must stop us before any store is touched.
+    specs = [table_spec(m, settings.bookkeeping.ttl) for m in settings.tables]
+    specs.append(control_table_spec(settings.dynamodb.control_table))
+    report: dict[str, Any] = {"tables": {}, "source": [], "connector": None}
+    client = make_client(settings.dynamodb)
+    for spec in specs:
+        outcome = ensure_table(client, spec, settings.dynamodb.billing_mode)
+        report["tables"][spec.name] = outcome
+        gsis = f" with {len(spec.gsis)} GSIs" if spec.gsis else ""
+        progress(f"DynamoDB table {spec.name}{gsis}: {outcome}, ACTIVE")
+    if source:
+        from bridge.postgres import prepare_source
+
+        for prep in prepare_source(settings):
+            report["source"].append(prep.__dict__)
+            note = " (changed to FULL: derived keys need the old row image)" if prep.changed_replica_identity else ""
+            progress(f"source {prep.table}: replica identity {prep.replica_identity}{note}, "
+                     f"publication {prep.publication}")
+    if connector:
+        from connectors.debezium import ConnectClient, connector_config
+
+        client_rest = ConnectClient(settings.connect.url, settings.connect.request_timeout_s)
+        created = client_rest.register(settings.connect.connector_name, connector_config(settings))
+        report["connector"] = {"name": settings.connect.connector_name, "created": created}
+        progress(f"connector {settings.connect.connector_name}: {'registered' if created else 'updated'}")
+    return report

@@ -1,0 +1,132 @@
+"""The Debezium PostgreSQL connector: its config (a JSON template filled from ddbridge config) and
+its life cycle through the Kafka Connect REST API (idempotent register, status, delete)."""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import requests
+
+from bridge.config import Settings
+from bridge.errors import ConnectorError
+
+TEMPLATE = "postgres-source.json"
+
+
+def topic_for(settings: Settings, source_table: str) -> str:
+    """The Kafka topic Debezium writes a source table's changes to (``prefix.schema.table``)."""
+    return f"{settings.kafka.topic_prefix}.{source_table}"
+
+
+def connector_config(settings: Settings) -> dict[str, str]:
+    """The connector's configuration: the template with every ``${name}`` filled in."""
+    c = settings.connect
+    values = {
+        "database_host": c.database_host,
+        "database_port": str(c.database_port),
+        "database_user": c.database_user,
+        "database_password": c.database_password.get_secret_value(),
+        "database_name": c.database_name,
+        "topic_prefix": settings.kafka.topic_prefix,
+        "slot_name": c.slot_name,
+        "publication_name": c.publication_name,
+        "table_include_list": ",".join(_regex_escape(t.source) for t in settings.tables),
+        "snapshot_mode": c.snapshot_mode,
+        "heartbeat_interval_ms": str(c.heartbeat_interval_ms),
+        "heartbeat_table": c.heartbeat_table,
+        "topic_partitions": str(c.topic_partitions),
+        "topic_retention_ms": str(c.topic_retention_ms),
+    }
+    raw = json.loads(resources.files("connectors").joinpath(TEMPLATE).read_text(encoding="utf-8"))
+    filled = {key: string.Template(value).substitute(values) for key, value in raw.items()}
+    filled.update(c.extra)
+    return filled
+
+
+def _regex_escape(name: str) -> str:
+    # table.include.list entries are regular expressions anchored on the whole name.
+    return name.replace(".", "\\.")
+
+
+def redact(config: dict[str, str]) -> dict[str, str]:
+    """A copy safe to print or log: passwords masked."""
+    return {k: ("********" if "password" in k else v) for k, v in config.items()}
+
+
+@dataclass
+class ConnectorStatus:
+    """Connector and task states as Kafka Connect reports them."""
+
+    name: str
+    state: str
+    worker: str
+    tasks: list[dict[str, Any]]
+
+    @property
+    def running(self) -> bool:
+        return self.state == "RUNNING" and bool(self.tasks) and all(t["state"] == "RUNNING" for t in self.tasks)
+
+    def failures(self) -> list[str]:
+        """Stack traces of FAILED tasks (the first lines), for the operator."""
+        return [f"task {t['id']}: {t.get('trace', '')}" for t in self.tasks if t.get("state") == "FAILED"]
+
+
+class ConnectClient:
+    """A small client of the Kafka Connect REST API."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _request(self, method: str, path: str, body: Any = None) -> requests.Response:
+        try:
+            return requests.request(method, f"{self.url}{path}", json=body, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise ConnectorError(
+                f"Kafka Connect at {self.url} did not answer {method} {path}: {type(exc).__name__}; "
+                "is the worker running (`ddbridge stack status`) and connect.url right?"
+            ) from exc
+
+    def register(self, name: str, config: dict[str, str]) -> bool:
+        """Create or update a connector (idempotent PUT); True when it was created."""
+        resp = self._request("PUT", f"/connectors/{name}/config", config)
+        if resp.status_code not in (200, 201):
+            raise ConnectorError(f"Kafka Connect refused connector {name}: {resp.status_code} {_message(resp)}")
+        return resp.status_code == 201
+
+    def status(self, name: str) -> ConnectorStatus | None:
+        """The connector's status, or None when it does not exist."""
+        resp = self._request("GET", f"/connectors/{name}/status")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise ConnectorError(f"status of {name}: {resp.status_code} {_message(resp)}")
+        body = resp.json()
+        return ConnectorStatus(name, body["connector"]["state"], body["connector"].get("worker_id", ""),
+                               sorted(body.get("tasks", []), key=lambda t: int(t["id"])))
+
+    def delete(self, name: str) -> bool:
+        """Delete a connector; False when it did not exist."""
+        resp = self._request("DELETE", f"/connectors/{name}")
+        if resp.status_code == 404:
+            return False
+        if resp.status_code not in (200, 204):
+            raise ConnectorError(f"deleting {name}: {resp.status_code} {_message(resp)}")
+        return True
+
+    def restart(self, name: str) -> None:
+        """Restart the connector and its failed tasks."""
+        resp = self._request("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
+        if resp.status_code not in (200, 202, 204):
+            raise ConnectorError(f"restarting {name}: {resp.status_code} {_message(resp)}")
+
+
+def _message(resp: requests.Response) -> str:
+    try:
+        return str(resp.json().get("message", resp.text))
+    except ValueError:
+        return resp.text[:500]

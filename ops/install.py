@@ -1,0 +1,149 @@
+"""Install what the local stack needs and is missing: PostgreSQL (Debian), Kafka + Debezium jars
+(Maven Central, pinned in ops/jvm/pom.xml) and dynalite (npm, pinned in ops/dynalite/).
+
+Every download runs with a time limit and a registry that cannot serve an artifact becomes a
+StackError that says what failed and what to try, never a hang.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from bridge.errors import StackError
+
+OPS_DIR = Path(__file__).resolve().parent
+JVM_POM = OPS_DIR / "jvm" / "pom.xml"
+DYNALITE_DIR = OPS_DIR / "dynalite"
+MIN_PG_MAJOR = 15
+MIN_NODE_MAJOR = 20
+
+
+def _run(argv: list[str], what: str, timeout_s: float, env: dict[str, str] | None = None) -> str:
+    try:
+        proc = subprocess.run(  # noqa: S603
+            argv, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
+        )
+    except FileNotFoundError as exc:
+        raise StackError(f"{what}: {argv[0]} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(
+            f"{what} did not finish within {timeout_s:.0f} s (`{' '.join(argv)}`): the registry may be "
+            "unreachable or slow; check the network and retry, or raise stack.install_timeout_s"
+        ) from exc
+    if proc.returncode != 0:
+        out = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise StackError(f"{what} failed (exit {proc.returncode}, `{' '.join(argv)}`):\n{out}")
+    return proc.stdout
+
+
+def find_pg_bindir() -> Path | None:
+    """The newest PostgreSQL (>= 15) server bin directory from Debian's packages, if any."""
+    candidates = []
+    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+        try:
+            major = int(bindir.parent.name)
+        except ValueError:
+            continue
+        if major >= MIN_PG_MAJOR and (bindir / "pg_ctl").exists() and (bindir / "initdb").exists():
+            candidates.append((major, bindir))
+    return max(candidates)[1] if candidates else None
+
+
+def ensure_postgres(timeout_s: float) -> Path:
+    """PostgreSQL server binaries, installed from Debian's packages when missing (needs root)."""
+    bindir = find_pg_bindir()
+    if bindir:
+        return bindir
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise StackError(
+            f"PostgreSQL {MIN_PG_MAJOR}+ server is not installed and cannot be installed automatically "
+            "(needs root and apt-get): install the Debian package 'postgresql', then retry"
+        )
+    # Do not let the package create and start its own cluster on 5432: ours lives under .stack/.
+    conf = Path("/etc/postgresql-common/createcluster.conf")
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    if not conf.exists():
+        conf.write_text("create_main_cluster = false\n")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]
+    try:
+        _run(argv, "installing PostgreSQL (apt-get)", timeout_s, env)
+    except StackError:
+        _run(["apt-get", "update", "-q"], "apt-get update", timeout_s, env)
+        _run(argv, "installing PostgreSQL (apt-get)", timeout_s, env)
+    bindir = find_pg_bindir()
+    if not bindir:
+        raise StackError("apt-get installed 'postgresql' but no server >= 15 was found in /usr/lib/postgresql")
+    return bindir
+
+
+def _fingerprint(*files: Path) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def require_tool(name: str, hint: str) -> str:
+    """The path of a program on PATH, or a StackError saying how to get it."""
+    path = shutil.which(name)
+    if not path:
+        raise StackError(f"'{name}' is not on PATH: {hint}")
+    return path
+
+
+def ensure_jvm_jars(jvm_dir: Path, timeout_s: float) -> None:
+    """Kafka runtime jars in ``jvm_dir/lib`` and the Debezium plugin in ``jvm_dir/plugins``."""
+    marker = jvm_dir / ".installed"
+    stamp = _fingerprint(JVM_POM)
+    if marker.exists() and marker.read_text() == stamp:
+        return
+    require_tool("java", "install OpenJDK 17+ (Debian: openjdk-17-jre-headless)")
+    mvn = require_tool("mvn", "install Maven (Debian: maven)")
+    shutil.rmtree(jvm_dir, ignore_errors=True)  # lib/, plugins/ and Maven's unpack markers
+    argv = [
+        mvn, "-B", "-q", "-f", str(JVM_POM), "package", f"-Dstack.jvm.dir={jvm_dir}",
+        "-Dmaven.wagon.http.retryHandler.count=3", "-Daether.connector.requestTimeout=60000",
+    ]
+    try:
+        _run(argv, "fetching Kafka and Debezium jars from Maven Central (mvn)", timeout_s)
+    except StackError as exc:
+        if "Could not resolve" in str(exc) or "Could not transfer" in str(exc):
+            raise StackError(
+                f"{exc}\nMaven Central could not serve an artifact pinned in {JVM_POM}: check the network "
+                "(a proxy goes in ~/.m2/settings.xml) or the pinned versions"
+            ) from exc
+        raise
+    if not any((jvm_dir / "plugins").glob("debezium-connector-postgres/*.jar")):
+        raise StackError(f"Maven ran but no Debezium plugin jar is in {jvm_dir / 'plugins'}")
+    marker.write_text(stamp)
+
+
+def ensure_dynalite(target: Path, timeout_s: float) -> Path:
+    """dynalite installed with ``npm ci`` from the pinned lockfile; returns its cli.js."""
+    cli = target / "node_modules" / "dynalite" / "cli.js"
+    lock = DYNALITE_DIR / "package-lock.json"
+    marker = target / ".installed"
+    stamp = _fingerprint(DYNALITE_DIR / "package.json", lock)
+    if cli.exists() and marker.exists() and marker.read_text() == stamp:
+        return cli
+    node = require_tool("node", f"install Node.js {MIN_NODE_MAJOR}+")
+    version = _run([node, "--version"], "node --version", 30)
+    match = re.match(r"v(\d+)", version.strip())
+    if not match or int(match.group(1)) < MIN_NODE_MAJOR:
+        raise StackError(f"dynalite needs Node.js >= {MIN_NODE_MAJOR}, found {version.strip()}")
+    npm = require_tool("npm", "install npm (it ships with Node.js)")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(DYNALITE_DIR / "package.json", target / "package.json")
+    shutil.copy2(lock, target / "package-lock.json")
+    _run([npm, "ci", "--prefix", str(target), "--no-audit", "--no-fund", "--loglevel=error"],
+         "installing dynalite from npm (npm ci)", timeout_s)
+    if not cli.exists():
+        raise StackError(f"npm ci finished but {cli} is missing")
+    marker.write_text(stamp)
+    return cli

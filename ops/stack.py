@@ -1,0 +1,428 @@
+"""The local stack without Docker: PostgreSQL, Kafka (KRaft), Kafka Connect + Debezium, dynalite, moto.
+
+Everything listens on 127.0.0.1 and keeps data, logs and pidfiles under ``stack.dir`` (``.stack/``).
+``up`` is idempotent (a healthy component is left alone), ``down`` stops exactly the PIDs that
+``up`` recorded, ``status`` reports component, port, PID and health.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import psycopg
+import requests
+from botocore.config import Config as BotoConfig
+from confluent_kafka.admin import AdminClient
+
+from bridge.config import StackSettings
+from bridge.errors import StackError
+from ops import install, procs
+
+DEBEZIUM_PLUGIN_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
+OPS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class Component:
+    """One server of the stack."""
+
+    name: str
+    port: int
+    log: Path
+    pidfile: Path
+    marker: str
+    start: Callable[[], None]
+    health: Callable[[], str | None]  # None when healthy, else what is wrong
+    graceful: signal.Signals = signal.SIGTERM
+    stop_timeout_s: float = 30.0
+    hint: str = ""
+    after: list[str] = field(default_factory=list)
+
+    def pid(self) -> int | None:
+        return procs.tracked_pid(self.pidfile, self.marker)
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    port: int
+    pid: int | None
+    healthy: bool
+    detail: str
+    log: str
+
+
+class LocalStack:
+    """Install, start, check and stop the local stack described by ``StackSettings``."""
+
+    def __init__(self, settings: StackSettings, db_user: str = "ddbridge", db_password: str = "ddbridge",
+                 db_name: str = "ddbridge") -> None:
+        self.settings = settings
+        self.root = settings.dir.resolve()
+        self.ports = settings.ports
+        self.db_user, self.db_password, self.db_name = db_user, db_password, db_name
+        self.logs = self.root / "logs"
+        self.pids = self.root / "pids"
+        self.jvm = self.root / "jvm"
+        self.components = {c.name: c for c in self._components()}
+
+    # -- component definitions -------------------------------------------------------------
+
+    def _components(self) -> list[Component]:
+        p = self.ports
+        root = str(self.root)
+        return [
+            Component("postgres", p.postgres, self.logs / "postgres.log", self.pids / "postgres.pid",
+                      root, self._start_postgres, self._health_postgres, signal.SIGINT, 60.0,
+                      "PostgreSQL 15+ with wal_level=logical"),
+            Component("kafka", p.kafka, self.logs / "kafka.log", self.pids / "kafka.pid", root,
+                      self._start_kafka, self._health_kafka, signal.SIGTERM, 60.0,
+                      "Apache Kafka, single-node KRaft"),
+            Component("connect", p.connect, self.logs / "connect.log", self.pids / "connect.pid", root,
+                      self._start_connect, self._health_connect, signal.SIGTERM, 60.0,
+                      "Kafka Connect with the Debezium PostgreSQL plugin", after=["kafka"]),
+            Component("dynalite", p.dynalite, self.logs / "dynalite.log", self.pids / "dynalite.pid",
+                      root, self._start_dynalite, self._dynamo_health(p.dynalite), signal.SIGTERM, 15.0,
+                      "DynamoDB API (dynalite, on disk)"),
+            Component("moto", p.moto, self.logs / "moto.log", self.pids / "moto.pid",
+                      f"moto.server -H 127.0.0.1 -p {p.moto}", self._start_moto,
+                      self._dynamo_health(p.moto), signal.SIGINT, 15.0,
+                      "DynamoDB API (moto server, contract tests)"),
+        ]
+
+    # PostgreSQL ------------------------------------------------------------------------------
+
+    @property
+    def pg_data(self) -> Path:
+        return self.root / "postgres" / "data"
+
+    def _pg_owner(self) -> tuple[list[str], int | None, int | None]:
+        """Command prefix and uid/gid to run PostgreSQL as (the postgres user when we are root)."""
+        if os.geteuid() != 0:
+            return [], None, None
+        try:
+            entry = pwd.getpwnam("postgres")
+        except KeyError as exc:
+            raise StackError("running as root but there is no 'postgres' user: install 'postgresql'") from exc
+        return ["runuser", "-u", "postgres", "--"], entry.pw_uid, entry.pw_gid
+
+    def _chown_tree(self, path: Path, uid: int | None, gid: int | None) -> None:
+        if uid is None or gid is None:
+            return
+        for dirpath, _, files in os.walk(path):
+            os.chown(dirpath, uid, gid)
+            for name in files:
+                os.chown(os.path.join(dirpath, name), uid, gid)
+
+    def _start_postgres(self) -> None:
+        bindir = install.ensure_postgres(self.settings.install_timeout_s)
+        prefix, uid, gid = self._pg_owner()
+        pg_root = self.root / "postgres"
+        run_dir = pg_root / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.components["postgres"].log
+        log.touch()
+        self._chown_tree(pg_root, uid, gid)
+        if uid is not None and gid is not None:
+            os.chown(log, uid, gid)
+            self._check_traversable(pg_root, uid)
+        if not (self.pg_data / "PG_VERSION").exists():
+            out = subprocess.run(
+                [*prefix, str(bindir / "initdb"), "-D", str(self.pg_data), "-U", "postgres", "-A", "trust",
+                 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )
+            if out.returncode != 0:
+                raise StackError(f"initdb failed: {out.stderr.strip() or out.stdout.strip()}")
+            conf = self.pg_data / "postgresql.conf"
+            with conf.open("a") as fh:
+                fh.write(
+                    "\n# ddbridge local stack\n"
+                    "listen_addresses = '127.0.0.1'\n"
+                    f"unix_socket_directories = '{run_dir}'\n"
+                    "wal_level = logical\nmax_wal_senders = 32\nmax_replication_slots = 32\n"
+                    "max_connections = 200\nshared_buffers = 256MB\n"
+                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                    "max_slot_wal_keep_size = 4GB\nwal_sender_timeout = 60s\n"
+                )
+        # The port is passed on the command line so a changed config takes effect on restart.
+        procs.spawn(
+            [str(bindir / "postgres"), "-D", str(self.pg_data), "-p", str(self.ports.postgres)],
+            self.components["postgres"].pidfile, log, user=uid, group=gid, cwd=pg_root,
+        )
+
+    def _check_traversable(self, path: Path, uid: int) -> None:
+        for parent in [path, *path.parents]:
+            st = parent.stat()
+            if st.st_uid != uid and not st.st_mode & 0o001:
+                raise StackError(
+                    f"the postgres user cannot enter {parent}: run `chmod o+x {parent}` or set stack.dir "
+                    "to a directory it can reach"
+                )
+
+    def pg_conninfo(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.ports.postgres} dbname={dbname} user={user} connect_timeout=3"
+
+    def _health_postgres(self) -> str | None:
+        try:
+            with psycopg.connect(self.pg_conninfo(), autocommit=True) as conn:
+                level = conn.execute("SHOW wal_level").fetchone()
+        except psycopg.Error as exc:
+            return f"no SQL answer: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+        if not level or level[0] != "logical":
+            return f"wal_level is {level[0] if level else '?'}, need logical"
+        return None
+
+    def _bootstrap_postgres(self) -> None:
+        """The ddbridge role (LOGIN REPLICATION) and database, idempotently."""
+        with psycopg.connect(self.pg_conninfo(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.db_user,)).fetchone()
+            role = psycopg.sql.Identifier(self.db_user)
+            if not exists:
+                conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                    role, psycopg.sql.Literal(self.db_password)))
+            db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.db_name,)).fetchone()
+            if not db:
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    psycopg.sql.Identifier(self.db_name), role))
+
+    # Kafka -----------------------------------------------------------------------------------
+
+    def _java(self, component: str, heap_mb: int, main: str, *args: str) -> list[str]:
+        java = install.require_tool("java", "install OpenJDK 17+")
+        return [
+            java, f"-Xms{min(256, heap_mb)}m", f"-Xmx{heap_mb}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.logs / component}",
+            f"-Dlog4j2.configurationFile={OPS_DIR / 'log4j2.properties'}",
+            f"-Dddbridge.stack={self.root}",
+            "-cp", f"{self.jvm / 'lib'}/*", main, *args,
+        ]
+
+    def _kafka_properties(self) -> Path:
+        p = self.ports
+        kdir = self.root / "kafka"
+        kdir.mkdir(parents=True, exist_ok=True)
+        props = kdir / "server.properties"
+        props.write_text(
+            "process.roles=broker,controller\nnode.id=1\n"
+            f"controller.quorum.voters=1@127.0.0.1:{p.kafka_controller}\n"
+            f"listeners=PLAINTEXT://127.0.0.1:{p.kafka},CONTROLLER://127.0.0.1:{p.kafka_controller}\n"
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{p.kafka}\n"
+            "controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n"
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
+            f"log.dirs={kdir / 'data'}\n"
+            "num.partitions=4\nauto.create.topics.enable=true\n"
+            "offsets.topic.replication.factor=1\noffsets.topic.num.partitions=10\n"
+            "transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n"
+            "share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n"
+            "group.initial.rebalance.delay.ms=0\nlog.retention.hours=168\n"
+            "num.network.threads=2\nnum.io.threads=4\n"
+        )
+        return props
+
+    def _start_kafka(self) -> None:
+        install.ensure_jvm_jars(self.jvm, self.settings.install_timeout_s)
+        props = self._kafka_properties()
+        if not (self.root / "kafka" / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            argv = self._java("kafka", 256, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                              "-c", str(props))
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            if out.returncode != 0:
+                raise StackError(f"formatting Kafka storage failed: {(out.stdout + out.stderr).strip()}")
+        comp = self.components["kafka"]
+        procs.spawn(self._java("kafka", self.settings.kafka_heap_mb, "kafka.Kafka", str(props)),
+                    comp.pidfile, comp.log)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    def _health_kafka(self) -> str | None:
+        admin = AdminClient({"bootstrap.servers": self.kafka_bootstrap, "socket.timeout.ms": 3000,
+                             "log_level": 0})
+        try:
+            meta = admin.list_topics(timeout=3)
+        except Exception as exc:  # confluent-kafka raises KafkaException with varied payloads
+            return f"no metadata: {exc}"
+        return None if meta.brokers else "no broker in metadata"
+
+    # Kafka Connect ---------------------------------------------------------------------------
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.connect}"
+
+    def _start_connect(self) -> None:
+        install.ensure_jvm_jars(self.jvm, self.settings.install_timeout_s)
+        cdir = self.root / "connect"
+        cdir.mkdir(parents=True, exist_ok=True)
+        props = cdir / "worker.properties"
+        props.write_text(
+            f"bootstrap.servers={self.kafka_bootstrap}\ngroup.id=ddbridge-connect\n"
+            "config.storage.topic=ddbridge-connect-configs\noffset.storage.topic=ddbridge-connect-offsets\n"
+            "status.storage.topic=ddbridge-connect-status\nconfig.storage.replication.factor=1\n"
+            "offset.storage.replication.factor=1\nstatus.storage.replication.factor=1\n"
+            "offset.storage.partitions=5\nstatus.storage.partitions=1\n"
+            "key.converter=org.apache.kafka.connect.json.JsonConverter\n"
+            "value.converter=org.apache.kafka.connect.json.JsonConverter\n"
+            "key.converter.schemas.enable=true\nvalue.converter.schemas.enable=true\n"
+            "offset.flush.interval.ms=5000\n"
+            f"listeners=HTTP://127.0.0.1:{self.ports.connect}\nrest.advertised.host.name=127.0.0.1\n"
+            f"rest.advertised.port={self.ports.connect}\n"
+            f"plugin.path={self.jvm / 'plugins'}\nplugin.discovery=only_scan\n"
+            "scheduled.rebalance.max.delay.ms=5000\n"
+        )
+        comp = self.components["connect"]
+        procs.spawn(
+            self._java("connect", self.settings.connect_heap_mb,
+                       "org.apache.kafka.connect.cli.ConnectDistributed", str(props)),
+            comp.pidfile, comp.log,
+        )
+
+    def _health_connect(self) -> str | None:
+        try:
+            resp = requests.get(f"{self.connect_url}/connector-plugins", timeout=3)
+        except requests.RequestException as exc:
+            return f"REST not answering: {type(exc).__name__}"
+        if resp.status_code != 200:
+            return f"REST answered {resp.status_code}"
+        if not any(p.get("class") == DEBEZIUM_PLUGIN_CLASS for p in resp.json()):
+            return f"the Debezium plugin is not loaded (plugin.path={self.jvm / 'plugins'})"
+        return None
+
+    # DynamoDB API servers --------------------------------------------------------------------
+
+    def _start_dynalite(self) -> None:
+        cli = install.ensure_dynalite(self.root / "dynalite", self.settings.install_timeout_s)
+        node = install.require_tool("node", "install Node.js 20+")
+        data = self.root / "dynalite" / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        comp = self.components["dynalite"]
+        procs.spawn(
+            [node, str(cli), "--host", "127.0.0.1", "--port", str(self.ports.dynalite), "--path", str(data),
+             "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
+            comp.pidfile, comp.log,
+        )
+
+    def _start_moto(self) -> None:
+        comp = self.components["moto"]
+        procs.spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.ports.moto)],
+                    comp.pidfile, comp.log)
+
+    def _dynamo_health(self, port: int) -> Callable[[], str | None]:
+        def check() -> str | None:
+            client = boto3.client(
+                "dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                aws_access_key_id="local", aws_secret_access_key="local",
+                config=BotoConfig(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
+            )
+            try:
+                client.list_tables(Limit=1)
+            except Exception as exc:  # botocore raises many unrelated types for a dead endpoint
+                return f"ListTables failed: {type(exc).__name__}"
+            return None
+
+        return check
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def _select(self, names: list[str] | None) -> list[Component]:
+        if not names:
+            return list(self.components.values())
+        unknown = [n for n in names if n not in self.components]
+        if unknown:
+            raise StackError(f"unknown component(s) {unknown}; known: {list(self.components)}")
+        return [self.components[n] for n in names]
+
+    def _failure(self, comp: Component, why: str) -> StackError:
+        log_tail = procs.tail(comp.log)
+        return StackError(
+            f"{comp.name} ({comp.hint}, port {comp.port}) is not healthy: {why}\n"
+            f"--- last lines of {comp.log} ---\n{log_tail}\n---\n"
+            f"what to do: read {comp.log}; `ddbridge stack down` then `ddbridge stack up` restarts it; "
+            f"if port {comp.port} is taken, set stack.ports.{comp.name} (env DDBRIDGE_STACK__PORTS__"
+            f"{comp.name.upper()})."
+        )
+
+    def _launch(self, comp: Component) -> bool:
+        """Start a component unless it is already running; True if it was started now."""
+        if comp.pid() is not None:
+            return False
+        if procs.port_open(comp.port):
+            if comp.health() is None and comp.name != "postgres":
+                raise StackError(
+                    f"port {comp.port} ({comp.name}) is served by a process this stack did not start; stop "
+                    f"it or set stack.ports.{comp.name}"
+                )
+            raise StackError(f"port {comp.port} for {comp.name} is already in use by another process; "
+                             f"set stack.ports.{comp.name} to a free port")
+        comp.start()
+        return True
+
+    def _wait_healthy(self, comp: Component, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        why: str | None = "not checked"
+        while time.monotonic() < deadline:
+            if comp.pid() is None:
+                raise self._failure(comp, "the process exited during start-up")
+            why = comp.health()
+            if why is None:
+                return
+            time.sleep(0.5)
+        raise self._failure(comp, f"no healthy answer within {timeout_s:.0f} s ({why})")
+
+    def up(self, names: list[str] | None = None, progress: Callable[[str], None] = lambda _: None) -> None:
+        """Install what is missing, start what is not running, and wait until all answer."""
+        selected = self._select(names)
+        wanted = {c.name for c in selected}
+        for comp in selected:  # dependencies first
+            for dep in comp.after:
+                if dep not in wanted:
+                    selected.insert(0, self.components[dep])
+                    wanted.add(dep)
+        self.root.mkdir(parents=True, exist_ok=True)
+        timeout = self.settings.start_timeout_s
+        started: list[Component] = []
+        for comp in [c for c in selected if not c.after]:
+            progress(f"{comp.name}: {'starting' if self._launch(comp) else 'already running'}")
+            started.append(comp)
+        for comp in started:
+            self._wait_healthy(comp, timeout)
+            progress(f"{comp.name}: healthy on 127.0.0.1:{comp.port}")
+            if comp.name == "postgres":
+                self._bootstrap_postgres()
+        for comp in [c for c in selected if c.after]:
+            progress(f"{comp.name}: {'starting' if self._launch(comp) else 'already running'}")
+            self._wait_healthy(comp, timeout)
+            progress(f"{comp.name}: healthy on 127.0.0.1:{comp.port}")
+
+    def down(self, names: list[str] | None = None, progress: Callable[[str], None] = lambda _: None) -> None:
+        """Stop the components this stack started (dependents first), gracefully then forcibly."""
+        for comp in reversed(self._select(names)):
+            outcome = procs.stop(comp.pidfile, comp.marker, graceful=comp.graceful,
+                                 timeout_s=comp.stop_timeout_s)
+            progress(f"{comp.name}: {outcome}")
+
+    def status(self) -> list[ComponentStatus]:
+        """Component, port, PID and health of every component."""
+        rows = []
+        for comp in self.components.values():
+            pid = comp.pid()
+            why = comp.health() if pid is not None else "not running"
+            rows.append(ComponentStatus(comp.name, comp.port, pid, why is None, why or "healthy", str(comp.log)))
+        return rows
+
