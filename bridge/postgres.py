@@ -102,3 +102,28 @@ def drop_slot_and_publication(settings: Settings) -> str:
             conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
         conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(pub)))
     return f"dropped replication slot {slot if active else '(none)'} and publication {pub}"
+
+
+@dataclass
+class SlotState:
+    """A replication slot as pg_replication_slots shows it."""
+
+    name: str
+    active: bool
+    retained_wal_bytes: int | None
+    confirmed_flush_lsn: str | None
+
+
+def slot_state(settings: Settings) -> SlotState | None:
+    """The connector's replication slot, or None when it does not exist."""
+    with connect(settings) as conn:
+        row = conn.execute(
+            "SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+            "confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+            (settings.connect.slot_name,),
+        ).fetchone()
+    if row is None:
+        return None
+    name, active, retained, flushed = row
+    return SlotState(str(name), bool(active), int(retained) if retained is not None else None,  # type: ignore[call-overload]
+                     str(flushed) if flushed is not None else None)

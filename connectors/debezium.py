@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import string
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -130,3 +131,29 @@ def _message(resp: requests.Response) -> str:
         return str(resp.json().get("message", resp.text))
     except ValueError:
         return resp.text[:500]
+
+
+def wait_until_streaming(settings: Settings, timeout_s: float = 90.0) -> ConnectorStatus:
+    """Wait until the connector and its task are RUNNING and its replication slot is active.
+
+    Only then are changes guaranteed to be captured; a FAILED task raises at once with its trace.
+    """
+    from bridge.postgres import slot_state
+
+    client = ConnectClient(settings.connect.url, settings.connect.request_timeout_s)
+    name = settings.connect.connector_name
+    deadline = time.monotonic() + timeout_s
+    last = "not registered"
+    while time.monotonic() < deadline:
+        status = client.status(name)
+        if status is not None:
+            if status.failures():
+                raise ConnectorError(f"connector {name} FAILED:\n" + "\n".join(f[:2000] for f in status.failures()))
+            slot = slot_state(settings)
+            if status.running and slot is not None and slot.active:
+                return status
+            last = f"connector {status.state}, tasks {[t['state'] for t in status.tasks]}, " + (
+                "slot active" if slot and slot.active else "slot not active yet")
+        time.sleep(0.5)
+    raise ConnectorError(f"connector {name} is not streaming after {timeout_s:.0f} s ({last}); "
+                         f"see `ddbridge connector status` and the Connect log")

@@ -1,0 +1,67 @@
+"""Fixtures over the real local stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from bridge.config import Settings, load_settings
+from connectors.debezium import ConnectClient
+from ops.stack import LocalStack
+from tests.conftest import PAYMENTS_CONFIG
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return load_settings(PAYMENTS_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def stack(base_settings: Settings) -> LocalStack:
+    """The local stack, started (or reused when already healthy) once per test session."""
+    c = base_settings.connect
+    local = LocalStack(base_settings.stack, c.database_user, c.database_password.get_secret_value(), c.database_name)
+    local.up()
+    return local
+
+
+@pytest.fixture
+def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterator[Settings]:
+    """Settings of the payments example, with every shared name made unique to this test.
+
+    Creates a fresh database owned by the ddbridge role; on teardown deletes the test's connector,
+    drops its replication slot and its database (DynamoDB tables are left: names never repeat).
+    """
+    db = f"t_{unique}"
+    with psycopg.connect(stack.pg_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER ddbridge").format(sql.Identifier(db)))
+    data = base_settings.model_dump(mode="python")
+    data["source"]["dsn"] = f"postgresql://ddbridge:ddbridge@127.0.0.1:{stack.ports.postgres}/{db}"
+    data["connect"].update(
+        database_name=db, database_password="ddbridge", connector_name=f"ddbridge-{unique}",
+        slot_name=f"slot_{unique}", publication_name=f"pub_{unique}", heartbeat_interval_ms=1000,
+    )
+    data["kafka"].update(topic_prefix=f"t{unique}", consumer_group=f"g-{unique}", dead_letter_topic=f"t{unique}.dlq")
+    data["dynamodb"].update(control_table=f"ctl_{unique}")
+    for table in data["tables"]:
+        table["target"] = f"{table['target']}_{unique}"
+    data["source"]["dsn"] = data["source"]["dsn"]
+    settings = Settings(**data)
+    yield settings
+    ConnectClient(settings.connect.url).delete(settings.connect.connector_name)
+    with psycopg.connect(stack.pg_conninfo(), autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                               (settings.connect.slot_name,)).fetchone()
+            if row is None:
+                break
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (settings.connect.slot_name,))
+                break
+            time.sleep(0.5)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))

@@ -1,0 +1,72 @@
+"""`init` against both DynamoDB API servers (dynalite and moto)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.config import Settings
+from bridge.dynamo import make_client
+from bridge.errors import SchemaMismatchError
+from bridge.initialize import initialize
+from bridge.tables import ensure_table, table_spec
+from ops.stack import LocalStack
+
+
+@pytest.fixture(params=["dynalite", "moto"])
+def dynamo_settings(request: pytest.FixtureRequest, isolated: Settings, stack: LocalStack) -> Settings:
+    port = getattr(stack.ports, request.param)
+    return isolated.model_copy(update={"dynamodb": isolated.dynamodb.model_copy(
+        update={"endpoint_url": f"http://127.0.0.1:{port}"})})
+
+
+def test_init_creates_tables_and_gsis_idempotently(dynamo_settings: Settings) -> None:
+    settings = dynamo_settings
+    report = initialize(settings, source=False, connector=False)
+    target = settings.tables[0].target
+    assert report["tables"] == {target: "created", settings.dynamodb.control_table: "created"}
+    client = make_client(settings.dynamodb)
+    table = client.describe_table(TableName=target)["Table"]
+    assert table["TableStatus"] == "ACTIVE"
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
+        ("CustomerId", "HASH"), ("PaymentDateId", "RANGE")]
+    gsis = {g["IndexName"]: g for g in table["GlobalSecondaryIndexes"]}
+    assert set(gsis) == {"PaymentStatusIndex", "LoanPaymentIndex", "PaymentMethodIndex"}
+    method = gsis["PaymentMethodIndex"]["Projection"]
+    assert method["ProjectionType"] == "INCLUDE"
+    assert sorted(method["NonKeyAttributes"]) == ["CustomerId", "PaymentAmount", "PaymentStatus"]
+    again = initialize(settings, source=False, connector=False)
+    assert set(again["tables"].values()) == {"exists"}
+
+
+def test_existing_table_with_other_shape_is_refused(dynamo_settings: Settings) -> None:
+    settings = dynamo_settings
+    initialize(settings, source=False, connector=False)
+    mapping = settings.tables[0]
+    changed = mapping.model_copy(update={"gsis": mapping.gsis[:2]})
+    with pytest.raises(SchemaMismatchError, match="GSI PaymentMethodIndex exists but is not in the mapping"):
+        ensure_table(make_client(settings.dynamodb), table_spec(changed))
+    other_key = mapping.model_copy(update={"sort_key": None, "partition_key": mapping.partition_key.model_copy(
+        update={"name": "PaymentId", "template": "{payment_id}"})})
+    with pytest.raises(SchemaMismatchError, match="key schema is"):
+        ensure_table(make_client(settings.dynamodb), table_spec(other_key))
+
+
+def test_init_prepares_source_and_registers_connector(isolated: Settings) -> None:
+    from connectors.debezium import wait_until_streaming
+    from examples.payments.generate import load_payments
+    from bridge.postgres import connect
+
+    load_payments(isolated.source.dsn.get_secret_value(), rows=10)
+    with connect(isolated) as conn:  # start from DEFAULT so init has something to fix
+        conn.execute("ALTER TABLE payments REPLICA IDENTITY DEFAULT")
+    report = initialize(isolated)
+    assert report["source"][0]["replica_identity"] == "full"
+    assert report["source"][0]["changed_replica_identity"] is True
+    assert report["connector"]["created"] is True
+    status = wait_until_streaming(isolated)
+    assert status.running
+    with connect(isolated) as conn:
+        tables = conn.execute("SELECT schemaname || '.' || tablename FROM pg_publication_tables "
+                              "WHERE pubname = %s", (isolated.connect.publication_name,)).fetchall()
+    assert tables == [("public.payments",)]
+    assert initialize(isolated)["connector"]["created"] is False
