@@ -24,8 +24,9 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-stack_app = typer.Typer(help="The embedded local stack (PostgreSQL, Kafka, Connect + Debezium, dynalite, moto).",
-                        no_args_is_help=True)
+stack_app = typer.Typer(
+    help="The embedded local stack (PostgreSQL, Kafka, Connect + Debezium, dynalite, moto).", no_args_is_help=True
+)
 connector_app = typer.Typer(help="The Debezium connector, through the Kafka Connect REST API.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 example_app = typer.Typer(help="The payments example data set.", no_args_is_help=True)
@@ -57,8 +58,14 @@ state = State()
 
 @app.callback()
 def _global(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (TOML, or the guide's JSON); "
-                                                "default $DDBRIDGE_CONFIG or ./ddbridge.toml.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (TOML, or the guide's JSON); default $DDBRIDGE_CONFIG or ./ddbridge.toml.",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     state.config_path = config
@@ -116,8 +123,9 @@ def _stack() -> Any:
     return LocalStack(settings.stack, c.database_user, c.database_password.get_secret_value(), c.database_name)
 
 
-ComponentsArg = Annotated[list[str] | None, typer.Argument(
-    help="Components (postgres, kafka, connect, dynalite, moto); default all.")]
+ComponentsArg = Annotated[
+    list[str] | None, typer.Argument(help="Components (postgres, kafka, connect, dynalite, moto); default all.")
+]
 
 
 @stack_app.command("up")
@@ -176,8 +184,10 @@ def connector_register(
         emit(redact(config), lambda: console.print_json(data=redact(config)))
         return
     created = run(lambda: _connect_client().register(settings.connect.connector_name, config))
-    emit({"connector": settings.connect.connector_name, "created": created},
-         lambda: say(f"connector {settings.connect.connector_name} {'created' if created else 'updated'}"))
+    emit(
+        {"connector": settings.connect.connector_name, "created": created},
+        lambda: say(f"connector {settings.connect.connector_name} {'created' if created else 'updated'}"),
+    )
 
 
 @connector_app.command("status")
@@ -186,9 +196,13 @@ def connector_status() -> None:
     settings = run(state.settings)
     status = run(lambda: _connect_client().status(settings.connect.connector_name))
     if status is None:
-        emit({"connector": settings.connect.connector_name, "state": "MISSING"},
-             lambda: say(f"connector {settings.connect.connector_name} is not registered: "
-                         "run `ddbridge connector register` (or `ddbridge init`)"))
+        emit(
+            {"connector": settings.connect.connector_name, "state": "MISSING"},
+            lambda: say(
+                f"connector {settings.connect.connector_name} is not registered: "
+                "run `ddbridge connector register` (or `ddbridge init`)"
+            ),
+        )
         raise typer.Exit(1)
 
     def render() -> None:
@@ -207,8 +221,12 @@ def connector_status() -> None:
 
 @connector_app.command("delete")
 def connector_delete(
-    drop_slot: Annotated[bool, typer.Option("--drop-slot", help="Also drop the replication slot and "
-                                            "publication so PostgreSQL stops retaining WAL.")] = False,
+    drop_slot: Annotated[
+        bool,
+        typer.Option(
+            "--drop-slot", help="Also drop the replication slot and publication so PostgreSQL stops retaining WAL."
+        ),
+    ] = False,
 ) -> None:
     """Delete the connector (and optionally its replication slot)."""
     settings = run(state.settings)
@@ -254,8 +272,7 @@ def example_load(
     started = time.monotonic()
     loaded = run(lambda: load_payments(settings.source.dsn.get_secret_value(), rows, seed=seed, reset=reset))
     elapsed = time.monotonic() - started
-    emit({"rows": loaded, "seconds": round(elapsed, 2)},
-         lambda: say(f"loaded {loaded:,} payments in {elapsed:.1f} s"))
+    emit({"rows": loaded, "seconds": round(elapsed, 2)}, lambda: say(f"loaded {loaded:,} payments in {elapsed:.1f} s"))
 
 
 def main() -> None:

@@ -236,11 +236,11 @@ class TableMapping(_Strict):
         return self
 
     @property
-    def schema(self) -> str:
+    def schema_name(self) -> str:
         return self.source.split(".")[0]
 
     @property
-    def table(self) -> str:
+    def table_name(self) -> str:
         return self.source.split(".")[1]
 
     def key_columns(self) -> list[str]:
@@ -289,7 +289,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # CLI overrides (init kwargs) > environment > config file > defaults.
-        return (init_settings, env_settings, _FileSource(settings_cls, _FILE_DATA.get()))
+        return (init_settings, env_settings, _FileSource(settings_cls, _FILE_DATA.get() or {}))
 
     @model_validator(mode="after")
     def _unique_tables(self) -> Settings:
@@ -310,7 +310,7 @@ class Settings(BaseSettings):
                 raise ConfigError(f"several tables are mapped ({names}): choose one with --table")
             return self.tables[0]
         for mapping in self.tables:
-            if source in (mapping.source, mapping.table):
+            if source in (mapping.source, mapping.table_name):
                 return mapping
         raise ConfigError(f"table {source!r} is not mapped; mapped: {[t.source for t in self.tables]}")
 
@@ -329,7 +329,7 @@ class _FileSource(PydanticBaseSettingsSource):
         return dict(self._data)
 
 
-_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("ddbridge_config_file", default={})
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("ddbridge_config_file", default=None)
 _GUIDE_KEYS = {"BatchSize", "MaxErrors", "RetryAttempts", "ThrottleBackoffMs", "ProgressSaveInterval"}
 
 

@@ -29,6 +29,6 @@ def make_client(settings: DynamoSettings, *, pool_size: int = 32, max_attempts: 
             read_timeout=30,
             retries={"mode": "standard", "max_attempts": max_attempts},
         ),
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
     return client

@@ -10,8 +10,9 @@ from bridge.dynamo import make_client
 from bridge.tables import control_table_spec, ensure_table, table_spec
 
 
-def initialize(settings: Settings, *, source: bool = True, connector: bool = True,
-               progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def initialize(
+    settings: Settings, *, source: bool = True, connector: bool = True, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
     """Idempotently prepare everything a migration needs; returns what was done."""
     # Build every spec first: a mapping error must stop us before any store is touched.
     specs = [table_spec(m, settings.bookkeeping.ttl) for m in settings.tables]
@@ -29,8 +30,9 @@ def initialize(settings: Settings, *, source: bool = True, connector: bool = Tru
         for prep in prepare_source(settings):
             report["source"].append(prep.__dict__)
             note = " (changed to FULL: derived keys need the old row image)" if prep.changed_replica_identity else ""
-            progress(f"source {prep.table}: replica identity {prep.replica_identity}{note}, "
-                     f"publication {prep.publication}")
+            progress(
+                f"source {prep.table}: replica identity {prep.replica_identity}{note}, publication {prep.publication}"
+            )
     if connector:
         from connectors.debezium import ConnectClient, connector_config
 

@@ -28,9 +28,9 @@ def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connectio
         ) from exc
 
 
-def qualified(mapping: TableMapping) -> sql.Composed:
+def qualified(mapping: TableMapping) -> sql.Identifier:
     """The mapping's source table as a quoted SQL identifier."""
-    return sql.Identifier(mapping.schema, mapping.table)
+    return sql.Identifier(mapping.schema_name, mapping.table_name)
 
 
 @dataclass
@@ -48,7 +48,7 @@ def replica_identity(conn: psycopg.Connection[tuple[object, ...]], mapping: Tabl
     row = conn.execute(
         "SELECT c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %s AND c.relname = %s",
-        (mapping.schema, mapping.table),
+        (mapping.schema_name, mapping.table_name),
     ).fetchone()
     if row is None:
         raise ConfigError(
@@ -91,9 +91,7 @@ def drop_slot_and_publication(settings: Settings) -> str:
     """Drop the connector's replication slot and publication (after the connector is deleted)."""
     slot, pub = settings.connect.slot_name, settings.connect.publication_name
     with connect(settings) as conn:
-        active = conn.execute(
-            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)
-        ).fetchone()
+        active = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
         if active and active[0]:
             raise TerminalError(
                 f"replication slot {slot} is still in use; delete the connector first and retry in a few seconds"
@@ -125,5 +123,9 @@ def slot_state(settings: Settings) -> SlotState | None:
     if row is None:
         return None
     name, active, retained, flushed = row
-    return SlotState(str(name), bool(active), int(retained) if retained is not None else None,  # type: ignore[call-overload]
-                     str(flushed) if flushed is not None else None)
+    return SlotState(
+        str(name),
+        bool(active),
+        int(retained) if retained is not None else None,  # type: ignore[call-overload]
+        str(flushed) if flushed is not None else None,
+    )

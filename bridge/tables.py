@@ -89,8 +89,11 @@ def create_request(spec: TableSpec, billing_mode: str = "PAY_PER_REQUEST") -> di
             projection: dict[str, Any] = {"ProjectionType": gsi.projection}
             if gsi.non_key_attributes:
                 projection["NonKeyAttributes"] = gsi.non_key_attributes
-            index: dict[str, Any] = {"IndexName": gsi.name, "KeySchema": _key_schema(gsi.keys),
-                                     "Projection": projection}
+            index: dict[str, Any] = {
+                "IndexName": gsi.name,
+                "KeySchema": _key_schema(gsi.keys),
+                "Projection": projection,
+            }
             if billing_mode == "PROVISIONED":
                 index["ProvisionedThroughput"] = throughput
             indexes.append(index)
@@ -123,13 +126,16 @@ def describe_differences(spec: TableSpec, table: dict[str, Any]) -> list[str]:
         if proj.get("ProjectionType") != want.projection:
             diffs.append(f"GSI {name} projection is {proj.get('ProjectionType')}, mapping needs {want.projection}")
         elif sorted(proj.get("NonKeyAttributes", [])) != want.non_key_attributes:
-            diffs.append(f"GSI {name} projects {sorted(proj.get('NonKeyAttributes', []))}, "
-                         f"mapping needs {want.non_key_attributes}")
+            diffs.append(
+                f"GSI {name} projects {sorted(proj.get('NonKeyAttributes', []))}, "
+                f"mapping needs {want.non_key_attributes}"
+            )
     return diffs
 
 
-def ensure_table(client: DynamoDBClient, spec: TableSpec, billing_mode: str = "PAY_PER_REQUEST",
-                 wait_s: float = 120.0) -> str:
+def ensure_table(
+    client: DynamoDBClient, spec: TableSpec, billing_mode: str = "PAY_PER_REQUEST", wait_s: float = 120.0
+) -> str:
     """Create the table if missing, else verify it matches; returns 'created' or 'exists'.
 
     An existing table with a different key schema or GSI set raises SchemaMismatchError listing
@@ -151,7 +157,8 @@ def ensure_table(client: DynamoDBClient, spec: TableSpec, billing_mode: str = "P
     diffs = describe_differences(spec, dict(table))
     if diffs:
         raise SchemaMismatchError(
-            f"DynamoDB table {spec.name} exists with a different shape:\n  - " + "\n  - ".join(diffs)
+            f"DynamoDB table {spec.name} exists with a different shape:\n  - "
+            + "\n  - ".join(diffs)
             + "\nfix the mapping, or delete/rename the table if it holds nothing you need"
         )
     client.get_waiter("table_exists").wait(

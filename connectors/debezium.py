@@ -107,8 +107,12 @@ class ConnectClient:
         if resp.status_code != 200:
             raise ConnectorError(f"status of {name}: {resp.status_code} {_message(resp)}")
         body = resp.json()
-        return ConnectorStatus(name, body["connector"]["state"], body["connector"].get("worker_id", ""),
-                               sorted(body.get("tasks", []), key=lambda t: int(t["id"])))
+        return ConnectorStatus(
+            name,
+            body["connector"]["state"],
+            body["connector"].get("worker_id", ""),
+            sorted(body.get("tasks", []), key=lambda t: int(t["id"])),
+        )
 
     def delete(self, name: str) -> bool:
         """Delete a connector; False when it did not exist."""
@@ -153,7 +157,10 @@ def wait_until_streaming(settings: Settings, timeout_s: float = 90.0) -> Connect
             if status.running and slot is not None and slot.active:
                 return status
             last = f"connector {status.state}, tasks {[t['state'] for t in status.tasks]}, " + (
-                "slot active" if slot and slot.active else "slot not active yet")
+                "slot active" if slot and slot.active else "slot not active yet"
+            )
         time.sleep(0.5)
-    raise ConnectorError(f"connector {name} is not streaming after {timeout_s:.0f} s ({last}); "
-                         f"see `ddbridge connector status` and the Connect log")
+    raise ConnectorError(
+        f"connector {name} is not streaming after {timeout_s:.0f} s ({last}); "
+        f"see `ddbridge connector status` and the Connect log"
+    )

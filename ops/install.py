@@ -25,9 +25,7 @@ MIN_NODE_MAJOR = 20
 
 def _run(argv: list[str], what: str, timeout_s: float, env: dict[str, str] | None = None) -> str:
     try:
-        proc = subprocess.run(  # noqa: S603
-            argv, capture_output=True, text=True, timeout=timeout_s, env=env, check=False
-        )
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
     except FileNotFoundError as exc:
         raise StackError(f"{what}: {argv[0]} is not installed") from exc
     except subprocess.TimeoutExpired as exc:
@@ -107,8 +105,15 @@ def ensure_jvm_jars(jvm_dir: Path, timeout_s: float) -> None:
     mvn = require_tool("mvn", "install Maven (Debian: maven)")
     shutil.rmtree(jvm_dir, ignore_errors=True)  # lib/, plugins/ and Maven's unpack markers
     argv = [
-        mvn, "-B", "-q", "-f", str(JVM_POM), "package", f"-Dstack.jvm.dir={jvm_dir}",
-        "-Dmaven.wagon.http.retryHandler.count=3", "-Daether.connector.requestTimeout=60000",
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(JVM_POM),
+        "package",
+        f"-Dstack.jvm.dir={jvm_dir}",
+        "-Dmaven.wagon.http.retryHandler.count=3",
+        "-Daether.connector.requestTimeout=60000",
     ]
     try:
         _run(argv, "fetching Kafka and Debezium jars from Maven Central (mvn)", timeout_s)
@@ -141,8 +146,11 @@ def ensure_dynalite(target: Path, timeout_s: float) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(DYNALITE_DIR / "package.json", target / "package.json")
     shutil.copy2(lock, target / "package-lock.json")
-    _run([npm, "ci", "--prefix", str(target), "--no-audit", "--no-fund", "--loglevel=error"],
-         "installing dynalite from npm (npm ci)", timeout_s)
+    _run(
+        [npm, "ci", "--prefix", str(target), "--no-audit", "--no-fund", "--loglevel=error"],
+        "installing dynalite from npm (npm ci)",
+        timeout_s,
+    )
     if not cli.exists():
         raise StackError(f"npm ci finished but {cli} is missing")
     marker.write_text(stamp)

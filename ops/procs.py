@@ -6,6 +6,7 @@ still contains the component's marker (a path under the stack directory, or its 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -53,15 +54,29 @@ def tracked_pid(pidfile: Path, marker: str) -> int | None:
     return None
 
 
-def spawn(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None, user: int | None = None, group: int | None = None) -> int:
+def spawn(
+    argv: Sequence[str],
+    pidfile: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: int | None = None,
+    group: int | None = None,
+) -> int:
     """Start ``argv`` detached (own session), output appended to ``log``; record its PID."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by ops, never from user text
-            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env, cwd=cwd, user=user, group=group,
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
+            user=user,
+            group=group,
             extra_groups=[] if user is not None else None,
         )
     pidfile.write_text(f"{proc.pid}\n")
@@ -69,10 +84,8 @@ def spawn(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | N
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def wait_gone(pid: int, marker: str, timeout_s: float) -> bool:
@@ -86,8 +99,7 @@ def wait_gone(pid: int, marker: str, timeout_s: float) -> bool:
     return not is_ours(pid, marker)
 
 
-def stop(pidfile: Path, marker: str, *, graceful: signal.Signals = signal.SIGTERM,
-         timeout_s: float = 30.0) -> str:
+def stop(pidfile: Path, marker: str, *, graceful: signal.Signals = signal.SIGTERM, timeout_s: float = 30.0) -> str:
     """Stop the process of a pidfile: ``graceful`` signal, then SIGKILL after the timeout.
 
     Returns what happened: 'not running', 'stopped' or 'killed'.
@@ -106,10 +118,8 @@ def stop(pidfile: Path, marker: str, *, graceful: signal.Signals = signal.SIGTER
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     wait_gone(pid, marker, 10.0)
     pidfile.unlink(missing_ok=True)
     return "killed"

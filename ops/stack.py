@@ -66,8 +66,13 @@ class ComponentStatus:
 class LocalStack:
     """Install, start, check and stop the local stack described by ``StackSettings``."""
 
-    def __init__(self, settings: StackSettings, db_user: str = "ddbridge", db_password: str = "ddbridge",
-                 db_name: str = "ddbridge") -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        db_user: str = "ddbridge",
+        db_password: str = "ddbridge",
+        db_name: str = "ddbridge",
+    ) -> None:
         self.settings = settings
         self.root = settings.dir.resolve()
         self.ports = settings.ports
@@ -83,22 +88,67 @@ class LocalStack:
         p = self.ports
         root = str(self.root)
         return [
-            Component("postgres", p.postgres, self.logs / "postgres.log", self.pids / "postgres.pid",
-                      root, self._start_postgres, self._health_postgres, signal.SIGINT, 60.0,
-                      "PostgreSQL 15+ with wal_level=logical"),
-            Component("kafka", p.kafka, self.logs / "kafka.log", self.pids / "kafka.pid", root,
-                      self._start_kafka, self._health_kafka, signal.SIGTERM, 60.0,
-                      "Apache Kafka, single-node KRaft"),
-            Component("connect", p.connect, self.logs / "connect.log", self.pids / "connect.pid", root,
-                      self._start_connect, self._health_connect, signal.SIGTERM, 60.0,
-                      "Kafka Connect with the Debezium PostgreSQL plugin", after=["kafka"]),
-            Component("dynalite", p.dynalite, self.logs / "dynalite.log", self.pids / "dynalite.pid",
-                      root, self._start_dynalite, self._dynamo_health(p.dynalite), signal.SIGTERM, 15.0,
-                      "DynamoDB API (dynalite, on disk)"),
-            Component("moto", p.moto, self.logs / "moto.log", self.pids / "moto.pid",
-                      f"moto.server -H 127.0.0.1 -p {p.moto}", self._start_moto,
-                      self._dynamo_health(p.moto), signal.SIGINT, 15.0,
-                      "DynamoDB API (moto server, contract tests)"),
+            Component(
+                "postgres",
+                p.postgres,
+                self.logs / "postgres.log",
+                self.pids / "postgres.pid",
+                root,
+                self._start_postgres,
+                self._health_postgres,
+                signal.SIGINT,
+                60.0,
+                "PostgreSQL 15+ with wal_level=logical",
+            ),
+            Component(
+                "kafka",
+                p.kafka,
+                self.logs / "kafka.log",
+                self.pids / "kafka.pid",
+                root,
+                self._start_kafka,
+                self._health_kafka,
+                signal.SIGTERM,
+                60.0,
+                "Apache Kafka, single-node KRaft",
+            ),
+            Component(
+                "connect",
+                p.connect,
+                self.logs / "connect.log",
+                self.pids / "connect.pid",
+                root,
+                self._start_connect,
+                self._health_connect,
+                signal.SIGTERM,
+                60.0,
+                "Kafka Connect with the Debezium PostgreSQL plugin",
+                after=["kafka"],
+            ),
+            Component(
+                "dynalite",
+                p.dynalite,
+                self.logs / "dynalite.log",
+                self.pids / "dynalite.pid",
+                root,
+                self._start_dynalite,
+                self._dynamo_health(p.dynalite),
+                signal.SIGTERM,
+                15.0,
+                "DynamoDB API (dynalite, on disk)",
+            ),
+            Component(
+                "moto",
+                p.moto,
+                self.logs / "moto.log",
+                self.pids / "moto.pid",
+                f"moto.server -H 127.0.0.1 -p {p.moto}",
+                self._start_moto,
+                self._dynamo_health(p.moto),
+                signal.SIGINT,
+                15.0,
+                "DynamoDB API (moto server, contract tests)",
+            ),
         ]
 
     # PostgreSQL ------------------------------------------------------------------------------
@@ -140,9 +190,24 @@ class LocalStack:
             self._check_traversable(pg_root, uid)
         if not (self.pg_data / "PG_VERSION").exists():
             out = subprocess.run(
-                [*prefix, str(bindir / "initdb"), "-D", str(self.pg_data), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-                capture_output=True, text=True, timeout=120, check=False,
+                [
+                    *prefix,
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.pg_data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             )
             if out.returncode != 0:
                 raise StackError(f"initdb failed: {out.stderr.strip() or out.stdout.strip()}")
@@ -160,7 +225,11 @@ class LocalStack:
         # The port is passed on the command line so a changed config takes effect on restart.
         procs.spawn(
             [str(bindir / "postgres"), "-D", str(self.pg_data), "-p", str(self.ports.postgres)],
-            self.components["postgres"].pidfile, log, user=uid, group=gid, cwd=pg_root,
+            self.components["postgres"].pidfile,
+            log,
+            user=uid,
+            group=gid,
+            cwd=pg_root,
         )
 
     def _check_traversable(self, path: Path, uid: int) -> None:
@@ -191,24 +260,36 @@ class LocalStack:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.db_user,)).fetchone()
             role = psycopg.sql.Identifier(self.db_user)
             if not exists:
-                conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
-                    role, psycopg.sql.Literal(self.db_password)))
+                conn.execute(
+                    psycopg.sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+                        role, psycopg.sql.Literal(self.db_password)
+                    )
+                )
             db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.db_name,)).fetchone()
             if not db:
-                conn.execute(psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    psycopg.sql.Identifier(self.db_name), role))
+                conn.execute(
+                    psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(psycopg.sql.Identifier(self.db_name), role)
+                )
 
     # Kafka -----------------------------------------------------------------------------------
 
     def _java(self, component: str, heap_mb: int, main: str, *args: str) -> list[str]:
         java = install.require_tool("java", "install OpenJDK 17+")
         return [
-            java, f"-Xms{min(256, heap_mb)}m", f"-Xmx{heap_mb}m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            java,
+            f"-Xms{min(256, heap_mb)}m",
+            f"-Xmx{heap_mb}m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.logs / component}",
             f"-Dlog4j2.configurationFile={OPS_DIR / 'log4j2.properties'}",
             f"-Dddbridge.stack={self.root}",
-            "-cp", f"{self.jvm / 'lib'}/*", main, *args,
+            "-cp",
+            f"{self.jvm / 'lib'}/*",
+            main,
+            *args,
         ]
 
     def _kafka_properties(self) -> Path:
@@ -238,22 +319,19 @@ class LocalStack:
         props = self._kafka_properties()
         if not (self.root / "kafka" / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            argv = self._java("kafka", 256, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                              "-c", str(props))
+            argv = self._java("kafka", 256, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props))
             out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
             if out.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(out.stdout + out.stderr).strip()}")
         comp = self.components["kafka"]
-        procs.spawn(self._java("kafka", self.settings.kafka_heap_mb, "kafka.Kafka", str(props)),
-                    comp.pidfile, comp.log)
+        procs.spawn(self._java("kafka", self.settings.kafka_heap_mb, "kafka.Kafka", str(props)), comp.pidfile, comp.log)
 
     @property
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.ports.kafka}"
 
     def _health_kafka(self) -> str | None:
-        admin = AdminClient({"bootstrap.servers": self.kafka_bootstrap, "socket.timeout.ms": 3000,
-                             "log_level": 0})
+        admin = AdminClient({"bootstrap.servers": self.kafka_bootstrap, "socket.timeout.ms": 3000, "log_level": 0})
         try:
             meta = admin.list_topics(timeout=3)
         except Exception as exc:  # confluent-kafka raises KafkaException with varied payloads
@@ -288,9 +366,11 @@ class LocalStack:
         )
         comp = self.components["connect"]
         procs.spawn(
-            self._java("connect", self.settings.connect_heap_mb,
-                       "org.apache.kafka.connect.cli.ConnectDistributed", str(props)),
-            comp.pidfile, comp.log,
+            self._java(
+                "connect", self.settings.connect_heap_mb, "org.apache.kafka.connect.cli.ConnectDistributed", str(props)
+            ),
+            comp.pidfile,
+            comp.log,
         )
 
     def _health_connect(self) -> str | None:
@@ -313,21 +393,40 @@ class LocalStack:
         data.mkdir(parents=True, exist_ok=True)
         comp = self.components["dynalite"]
         procs.spawn(
-            [node, str(cli), "--host", "127.0.0.1", "--port", str(self.ports.dynalite), "--path", str(data),
-             "--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"],
-            comp.pidfile, comp.log,
+            [
+                node,
+                str(cli),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports.dynalite),
+                "--path",
+                str(data),
+                "--createTableMs",
+                "0",
+                "--deleteTableMs",
+                "0",
+                "--updateTableMs",
+                "0",
+            ],
+            comp.pidfile,
+            comp.log,
         )
 
     def _start_moto(self) -> None:
         comp = self.components["moto"]
-        procs.spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.ports.moto)],
-                    comp.pidfile, comp.log)
+        procs.spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.ports.moto)], comp.pidfile, comp.log
+        )
 
     def _dynamo_health(self, port: int) -> Callable[[], str | None]:
         def check() -> str | None:
             client = boto3.client(
-                "dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                aws_access_key_id="local", aws_secret_access_key="local",
+                "dynamodb",
+                endpoint_url=f"http://127.0.0.1:{port}",
+                region_name="us-east-1",
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
                 config=BotoConfig(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
             )
             try:
@@ -368,8 +467,10 @@ class LocalStack:
                     f"port {comp.port} ({comp.name}) is served by a process this stack did not start; stop "
                     f"it or set stack.ports.{comp.name}"
                 )
-            raise StackError(f"port {comp.port} for {comp.name} is already in use by another process; "
-                             f"set stack.ports.{comp.name} to a free port")
+            raise StackError(
+                f"port {comp.port} for {comp.name} is already in use by another process; "
+                f"set stack.ports.{comp.name} to a free port"
+            )
         comp.start()
         return True
 
@@ -413,8 +514,7 @@ class LocalStack:
     def down(self, names: list[str] | None = None, progress: Callable[[str], None] = lambda _: None) -> None:
         """Stop the components this stack started (dependents first), gracefully then forcibly."""
         for comp in reversed(self._select(names)):
-            outcome = procs.stop(comp.pidfile, comp.marker, graceful=comp.graceful,
-                                 timeout_s=comp.stop_timeout_s)
+            outcome = procs.stop(comp.pidfile, comp.marker, graceful=comp.graceful, timeout_s=comp.stop_timeout_s)
             progress(f"{comp.name}: {outcome}")
 
     def status(self) -> list[ComponentStatus]:
@@ -425,4 +525,3 @@ class LocalStack:
             why = comp.health() if pid is not None else "not running"
             rows.append(ComponentStatus(comp.name, comp.port, pid, why is None, why or "healthy", str(comp.log)))
         return rows
-

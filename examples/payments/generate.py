@@ -77,8 +77,7 @@ WHERE i.indrelid = 'public.payments'::regclass
 ORDER BY c.relname
 """
 SETVAL_SQL: Final = (
-    "SELECT setval(pg_get_serial_sequence('public.payments', 'payment_id'), max(payment_id)) "
-    "FROM public.payments"
+    "SELECT setval(pg_get_serial_sequence('public.payments', 'payment_id'), max(payment_id)) FROM public.payments"
 )
 
 _N_MONTHS: Final = 49  # month index 0 = 2020-01 ... 48 = 2024-01; instalments fall in months 1..48
@@ -172,10 +171,8 @@ def _plan_loans(rows: int, rng: random.Random) -> list[_Loan]:
     counts = _plan_counts(rows, len(owners), rng)
     loans: list[_Loan] = []
     for loan_id, (customer_id, count) in enumerate(zip(owners, counts, strict=True), start=1):
-        if rng.random() < _ACTIVE_SHARE:
-            last_month = _MAX_PAYMENTS
-        else:
-            last_month = rng.randint(count, _MAX_PAYMENTS)
+        active = rng.random() < _ACTIVE_SHARE  # still repaying in January 2024
+        last_month = _MAX_PAYMENTS if active else rng.randint(count, _MAX_PAYMENTS)
         principal = rng.randrange(20, 1001) * 2_500  # $500 .. $25,000
         monthly_rate = rng.randrange(599, 3000) / 120_000  # APR 5.99% .. 29.99%
         term = rng.choice([t for t in _TERMS if t >= count])
@@ -311,9 +308,22 @@ def iter_copy_lines(rows: int, seed: int = 42) -> Iterator[str]:
     money = [f"{c // 100}.{c % 100:02d}" for c in range(200_000)]  # amounts up to 1,999.99
     n_money = len(money)
     null = "\\N"
-    for pid, cust, loan, num, pay_ord, amount, principal, interest, method, status, ref, proc, cre, upd in (
-        _iter_raw(rows, seed)
-    ):
+    for (
+        pid,
+        cust,
+        loan,
+        num,
+        pay_ord,
+        amount,
+        principal,
+        interest,
+        method,
+        status,
+        ref,
+        proc,
+        cre,
+        upd,
+    ) in _iter_raw(rows, seed):
         day = pay_ord - first_ord
         ds = day_str[day]
         sec, micro = divmod(cre, 1_000_000)
@@ -338,9 +348,9 @@ def iter_copy_lines(rows: int, seed: int = 42) -> Iterator[str]:
         )
 
 
-def _detach_indexes(cur: psycopg.Cursor[TupleRow]) -> list[sql.Composable]:
+def _detach_indexes(cur: psycopg.Cursor[TupleRow]) -> list[sql.SQL | sql.Composed]:
     """Drop the table's key constraints and indexes; return the statements that rebuild them."""
-    rebuild: list[sql.Composable] = []
+    rebuild: list[sql.SQL | sql.Composed] = []
     for name, definition in cur.execute(_KEY_CONSTRAINTS_SQL).fetchall():
         cur.execute(sql.SQL("ALTER TABLE public.payments DROP CONSTRAINT {}").format(sql.Identifier(name)))
         rebuild.append(
@@ -376,11 +386,11 @@ def load_payments(
         raise ValueError("batch_rows must be > 0")
     lines = iter_copy_lines(rows, seed)
     loaded = 0
-    rebuild: list[sql.Composable] = []
+    rebuild: list[sql.SQL | sql.Composed] = []
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         copy_sql = COPY_SQL
         if reset:
-            cur.execute(schema_sql().encode())
+            cur.execute(schema_sql())
             # Fresh table in this transaction: build indexes once after the load (several times
             # faster than maintaining seven B-trees row by row) and write rows already frozen.
             rebuild = _detach_indexes(cur)

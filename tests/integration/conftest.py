@@ -42,8 +42,12 @@ def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterato
     data = base_settings.model_dump(mode="python")
     data["source"]["dsn"] = f"postgresql://ddbridge:ddbridge@127.0.0.1:{stack.ports.postgres}/{db}"
     data["connect"].update(
-        database_name=db, database_password="ddbridge", connector_name=f"ddbridge-{unique}",
-        slot_name=f"slot_{unique}", publication_name=f"pub_{unique}", heartbeat_interval_ms=1000,
+        database_name=db,
+        database_password="ddbridge",
+        connector_name=f"ddbridge-{unique}",
+        slot_name=f"slot_{unique}",
+        publication_name=f"pub_{unique}",
+        heartbeat_interval_ms=1000,
     )
     data["kafka"].update(topic_prefix=f"t{unique}", consumer_group=f"g-{unique}", dead_letter_topic=f"t{unique}.dlq")
     data["dynamodb"].update(control_table=f"ctl_{unique}")
@@ -56,8 +60,9 @@ def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterato
     with psycopg.connect(stack.pg_conninfo(), autocommit=True) as conn:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                               (settings.connect.slot_name,)).fetchone()
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (settings.connect.slot_name,)
+            ).fetchone()
             if row is None:
                 break
             if not row[0]:

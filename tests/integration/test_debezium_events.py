@@ -16,11 +16,15 @@ from examples.payments.generate import load_payments
 
 
 def _consume(settings: Settings, topic: str, want: int, timeout_s: float = 60.0) -> list[dict[str, Any] | None]:
-    consumer = Consumer({
-        "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": settings.kafka.consumer_group,
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        "topic.metadata.refresh.interval.ms": 1000,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": settings.kafka.consumer_group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
     consumer.subscribe([topic])
     values: list[dict[str, Any] | None] = []
     deadline = time.monotonic() + timeout_s
@@ -54,8 +58,7 @@ def test_insert_update_delete_arrive_as_change_events(isolated: Settings) -> Non
     # Rows hash to different partitions: order across them is by LSN, not by arrival.
     events = sorted((v["payload"] for v in values if v is not None), key=lambda e: e["source"]["lsn"])
     assert [e["op"] for e in events] == ["u", "u", "d", "c"]
-    assert [e["after"]["payment_id"] if e["after"] else e["before"]["payment_id"] for e in events] == [
-        3, 4, 5, 1000]
+    assert [e["after"]["payment_id"] if e["after"] else e["before"]["payment_id"] for e in events] == [3, 4, 5, 1000]
     # Each delete is followed by a null-valued Kafka tombstone (tombstones.on.delete).
     assert None in values
     assert all(isinstance(e["source"]["lsn"], int) and e["source"]["lsn"] > 0 for e in events)

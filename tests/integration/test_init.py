@@ -15,8 +15,9 @@ from ops.stack import LocalStack
 @pytest.fixture(params=["dynalite", "moto"])
 def dynamo_settings(request: pytest.FixtureRequest, isolated: Settings, stack: LocalStack) -> Settings:
     port = getattr(stack.ports, request.param)
-    return isolated.model_copy(update={"dynamodb": isolated.dynamodb.model_copy(
-        update={"endpoint_url": f"http://127.0.0.1:{port}"})})
+    return isolated.model_copy(
+        update={"dynamodb": isolated.dynamodb.model_copy(update={"endpoint_url": f"http://127.0.0.1:{port}"})}
+    )
 
 
 def test_init_creates_tables_and_gsis_idempotently(dynamo_settings: Settings) -> None:
@@ -28,7 +29,9 @@ def test_init_creates_tables_and_gsis_idempotently(dynamo_settings: Settings) ->
     table = client.describe_table(TableName=target)["Table"]
     assert table["TableStatus"] == "ACTIVE"
     assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
-        ("CustomerId", "HASH"), ("PaymentDateId", "RANGE")]
+        ("CustomerId", "HASH"),
+        ("PaymentDateId", "RANGE"),
+    ]
     gsis = {g["IndexName"]: g for g in table["GlobalSecondaryIndexes"]}
     assert set(gsis) == {"PaymentStatusIndex", "LoanPaymentIndex", "PaymentMethodIndex"}
     method = gsis["PaymentMethodIndex"]["Projection"]
@@ -45,16 +48,20 @@ def test_existing_table_with_other_shape_is_refused(dynamo_settings: Settings) -
     changed = mapping.model_copy(update={"gsis": mapping.gsis[:2]})
     with pytest.raises(SchemaMismatchError, match="GSI PaymentMethodIndex exists but is not in the mapping"):
         ensure_table(make_client(settings.dynamodb), table_spec(changed))
-    other_key = mapping.model_copy(update={"sort_key": None, "partition_key": mapping.partition_key.model_copy(
-        update={"name": "PaymentId", "template": "{payment_id}"})})
+    other_key = mapping.model_copy(
+        update={
+            "sort_key": None,
+            "partition_key": mapping.partition_key.model_copy(update={"name": "PaymentId", "template": "{payment_id}"}),
+        }
+    )
     with pytest.raises(SchemaMismatchError, match="key schema is"):
         ensure_table(make_client(settings.dynamodb), table_spec(other_key))
 
 
 def test_init_prepares_source_and_registers_connector(isolated: Settings) -> None:
+    from bridge.postgres import connect
     from connectors.debezium import wait_until_streaming
     from examples.payments.generate import load_payments
-    from bridge.postgres import connect
 
     load_payments(isolated.source.dsn.get_secret_value(), rows=10)
     with connect(isolated) as conn:  # start from DEFAULT so init has something to fix
@@ -66,7 +73,9 @@ def test_init_prepares_source_and_registers_connector(isolated: Settings) -> Non
     status = wait_until_streaming(isolated)
     assert status.running
     with connect(isolated) as conn:
-        tables = conn.execute("SELECT schemaname || '.' || tablename FROM pg_publication_tables "
-                              "WHERE pubname = %s", (isolated.connect.publication_name,)).fetchall()
+        tables = conn.execute(
+            "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s",
+            (isolated.connect.publication_name,),
+        ).fetchall()
     assert tables == [("public.payments",)]
     assert initialize(isolated)["connector"]["created"] is False

@@ -1,0 +1,53 @@
+# ddbridge — the two commands: `make demo` (a migration on the embedded local stack) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DDBRIDGE := $(BIN)/ddbridge
+export DDBRIDGE_CONFIG ?= examples/payments/ddbridge.toml
+ROWS ?= 50000
+PYTEST_ARGS ?=
+
+.PHONY: install demo test unit integration lint stack-up stack-down stack-status clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+stack-up: install
+	$(DDBRIDGE) stack up
+
+stack-down:
+	@test -x $(DDBRIDGE) && $(DDBRIDGE) stack down || true
+
+stack-status: install
+	$(DDBRIDGE) stack status
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy bridge backfill reconcile connectors ops examples tests
+
+unit: install
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: stack-up
+	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+# Everything CI runs: lint, then all tests against the real local stack (started if needed).
+test: lint stack-up
+	$(BIN)/pytest -q -ra tests $(PYTEST_ARGS)
+
+demo: stack-up
+	$(DDBRIDGE) example load --rows $(ROWS)
+	$(DDBRIDGE) init
+	$(DDBRIDGE) connector status
+	@echo
+	@echo "The stack is up (\`$(DDBRIDGE) stack status\`); stop it with \`make stack-down\`."
+
+clean: stack-down
+	rm -rf .stack $(VENV) *.egg-info

@@ -1,0 +1,67 @@
+"""The local stack's life cycle: health, idempotent up, down leaving no process behind."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bridge.config import StackPorts, StackSettings
+from bridge.errors import StackError
+from ops import procs
+from ops.stack import LocalStack
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_running_stack_is_healthy_and_up_is_idempotent(stack: LocalStack) -> None:
+    before = {r.name: r.pid for r in stack.status()}
+    assert all(r.healthy for r in stack.status()), stack.status()
+    stack.up()
+    after = {r.name: r.pid for r in stack.status()}
+    assert before == after, "a healthy component must be left alone"
+
+
+def test_private_stack_up_then_down_leaves_no_process(stack: LocalStack) -> None:
+    # A separate stack on free ports (PostgreSQL and both DynamoDB servers, which start in seconds),
+    # under the main stack's directory, which the postgres user can reach (pytest's tmp_path is 0700).
+    pg, kafka, ctl, connect, dyn, moto = _free_ports(6)
+    private = Path(tempfile.mkdtemp(prefix="private-", dir=stack.root))
+    private.chmod(0o755)
+    settings = StackSettings(
+        dir=private,
+        ports=StackPorts(postgres=pg, kafka=kafka, kafka_controller=ctl, connect=connect, dynalite=dyn, moto=moto),
+    )
+    local = LocalStack(settings)
+    names = ["postgres", "dynalite", "moto"]
+    local.up(names)
+    pids = {r.name: r.pid for r in local.status() if r.name in names}
+    assert all(pids.values()) and all(r.healthy for r in local.status() if r.name in names)
+    local.down(names)
+    for name, pid in pids.items():
+        assert not procs.is_ours(pid, local.components[name].marker), f"{name} ({pid}) still running"
+        assert not procs.port_open(getattr(settings.ports, name)), f"{name} port still open"
+    assert not list((settings.dir / "pids").glob("*.pid"))
+    shutil.rmtree(private)
+
+
+def test_port_taken_by_a_stranger_is_named(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = StackSettings(dir=tmp_path / "stack", ports=StackPorts(moto=port))
+        with pytest.raises(StackError, match=f"port {port} for moto is already in use"):
+            LocalStack(settings).up(["moto"])
