@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DDBRIDGE := $(BIN)/ddbridge
-export DDBRIDGE_CONFIG ?= examples/payments/ddbridge.toml
+export DDBRIDGE_CONFIG ?= $(CURDIR)/examples/payments/ddbridge.toml
 ROWS ?= 50000
 PYTEST_ARGS ?=
 

@@ -28,6 +28,7 @@ def _write(tmp_path: Path, text: str, name: str = "ddbridge.toml") -> Path:
 
 def test_defaults_target_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DDBRIDGE_CONFIG", raising=False)
     settings = load_settings()
     assert settings.kafka.bootstrap_servers == "127.0.0.1:59092"
     assert settings.dynamodb.endpoint_url == "http://127.0.0.1:58000"
