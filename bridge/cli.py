@@ -256,6 +256,55 @@ def init(
     emit(report, lambda: say("[green]init done[/]: next, start the bridge (`ddbridge stream`)"))
 
 
+# -- stream -------------------------------------------------------------------------------------
+
+
+@app.command("stream")
+def stream(
+    table: Annotated[
+        list[str] | None, typer.Option("--table", "-t", help="Mapped table(s) to stream; default all.")
+    ] = None,
+    group: Annotated[str | None, typer.Option(help="Kafka consumer group (kafka.consumer_group).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Records per batch (migration.batch_size).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Concurrent conditional PutItems (migration.write_concurrency).")
+    ] = None,
+    max_errors: Annotated[
+        int | None, typer.Option(help="Stop after this many dead letters (migration.max_errors).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus /metrics port, 0 = off (stream.metrics_port).")
+    ] = None,
+    start_from: Annotated[
+        str | None, typer.Option(help="earliest|latest: where a new consumer group starts (stream.start_from).")
+    ] = None,
+) -> None:
+    """Apply Debezium change events to DynamoDB until stopped (SIGTERM/SIGINT drain and commit).
+
+    Run it beside the live application; start several with the same --group to share partitions.
+    Offsets are committed only after every write of a batch is acknowledged, so a crash or kill
+    replays at most one batch, which the LSN guard makes harmless.
+    """
+    overrides: dict[str, Any] = {}
+    for section, key, value in (
+        ("kafka", "consumer_group", group),
+        ("migration", "batch_size", batch_size),
+        ("migration", "write_concurrency", concurrency),
+        ("migration", "max_errors", max_errors),
+        ("stream", "metrics_port", metrics_port),
+        ("stream", "start_from", start_from),
+    ):
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    settings = run(lambda: load_settings(state.config_path, overrides))
+    if not settings.tables:
+        _fail(ConfigError("no [[tables]] mapping is configured: nothing to stream"))
+    from bridge.stream_cli import run_stream
+
+    totals = run(lambda: run_stream(settings, table, json_output=state.json_output))
+    emit(asdict(totals), lambda: None)
+
+
 # -- example data ------------------------------------------------------------------------------
 
 

@@ -76,7 +76,6 @@ class KafkaSettings(_Strict):
     topic_prefix: str = "ddbridge"
     consumer_group: str = "ddbridge-bridge"
     dead_letter_topic: str = "ddbridge.dlq"
-    auto_offset_reset: Literal["earliest", "error"] = "earliest"
 
 
 class ConnectSettings(_Strict):
@@ -133,6 +132,21 @@ class MigrationSettings(_Strict):
     )
     write_concurrency: int = Field(16, ge=1, le=256)
     tombstone_grace_days: float = Field(7.0, gt=0)
+
+
+class StreamSettings(_Strict):
+    """The streaming bridge (``ddbridge stream``)."""
+
+    metrics_port: int = Field(59464, ge=0, le=65535, description="0 disables the /metrics endpoint")
+    metrics_host: str = "127.0.0.1"
+    poll_timeout_s: float = Field(0.5, gt=0)
+    start_from: Literal["earliest", "latest"] = Field(
+        "earliest", description="where a consumer group with no committed offset starts"
+    )
+    max_dlq_ratio: float = Field(0.5, gt=0, le=1, description="stop when this share of recent events is dead")
+    dlq_ratio_window: int = Field(200, ge=1)
+    truncate_policy: Literal["stop", "skip"] = "stop"
+    status_interval_s: float = Field(2.0, gt=0)
 
 
 class BookkeepingAttributes(_Strict):
@@ -276,6 +290,7 @@ class Settings(BaseSettings):
     dynamodb: DynamoSettings = DynamoSettings()
     migration: MigrationSettings = MigrationSettings()
     bookkeeping: BookkeepingAttributes = BookkeepingAttributes()
+    stream: StreamSettings = StreamSettings()
     stack: StackSettings = StackSettings()
     tables: list[TableMapping] = []
 

@@ -11,19 +11,33 @@ from bridge.tables import control_table_spec, ensure_table, table_spec
 
 
 def initialize(
-    settings: Settings, *, source: bool = True, connector: bool = True, progress: Callable[[str], None] = lambda _: None
+    settings: Settings,
+    *,
+    source: bool = True,
+    connector: bool = True,
+    kafka: bool | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Idempotently prepare everything a migration needs; returns what was done."""
+    """Idempotently prepare everything a migration needs; returns what was done.
+
+    ``kafka`` (default: same as ``connector``) creates the CDC topics and the dead-letter topic.
+    """
     # Build every spec first: a mapping error must stop us before any store is touched.
     specs = [table_spec(m, settings.bookkeeping.ttl) for m in settings.tables]
     specs.append(control_table_spec(settings.dynamodb.control_table))
-    report: dict[str, Any] = {"tables": {}, "source": [], "connector": None}
+    report: dict[str, Any] = {"tables": {}, "topics": {}, "source": [], "connector": None}
+    kafka = connector if kafka is None else kafka
     client = make_client(settings.dynamodb)
     for spec in specs:
         outcome = ensure_table(client, spec, settings.dynamodb.billing_mode)
         report["tables"][spec.name] = outcome
         gsis = f" with {len(spec.gsis)} GSIs" if spec.gsis else ""
         progress(f"DynamoDB table {spec.name}{gsis}: {outcome}, ACTIVE")
+    if kafka:
+        from bridge.topics import ensure_topics
+
+        report["topics"] = ensure_topics(settings)
+        progress("Kafka topics: " + ", ".join(f"{t} ({o})" for t, o in report["topics"].items()))
     if source:
         from bridge.postgres import prepare_source
 

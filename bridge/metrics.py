@@ -1,0 +1,52 @@
+"""Every Prometheus metric ddbridge exports, in one registry (names ``ddbridge_*``)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Change events read from Kafka, by source table and Debezium op (c/u/d/r/t, "tombstone" for null records).
+EVENTS_CONSUMED = Counter("ddbridge_events_consumed", "Change events consumed", ["table", "op"], registry=REGISTRY)
+# Conditional PutItems that DynamoDB accepted (the item now holds this version).
+WRITES_APPLIED = Counter("ddbridge_writes_applied", "Writes applied", ["table", "kind"], registry=REGISTRY)
+# Writes rejected by the version condition: already applied or superseded. Normal during replays and
+# backfill overlap; each still consumed write capacity.
+WRITES_STALE = Counter(
+    "ddbridge_writes_stale", "Writes rejected as stale (ConditionalCheckFailed)", ["table", "kind"], registry=REGISTRY
+)
+# Writes dropped inside a batch because a newer write of the same item was in the same batch.
+WRITES_COALESCED = Counter(
+    "ddbridge_writes_coalesced", "Writes skipped in favour of a newer one in the batch", ["table"], registry=REGISTRY
+)
+# Records sent to the dead-letter topic, by reason class.
+DEAD_LETTERED = Counter(
+    "ddbridge_dead_lettered", "Records sent to the dead-letter topic", ["table", "reason"], registry=REGISTRY
+)
+# Latency of one conditional PutItem including retries.
+WRITE_SECONDS = Histogram(
+    "ddbridge_write_seconds",
+    "PutItem latency including retries",
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+# Retries of DynamoDB calls, by cause (throttle, server, network).
+RETRIES = Counter("ddbridge_retries", "DynamoDB call retries", ["cause"], registry=REGISTRY)
+# Messages per consumer batch.
+BATCH_SIZE = Histogram(
+    "ddbridge_batch_size",
+    "Records per consumer batch",
+    registry=REGISTRY,
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
+)
+# Offsets the consumer group is behind the end of each partition.
+CONSUMER_LAG = Gauge("ddbridge_consumer_lag", "Consumer lag in offsets", ["topic", "partition"], registry=REGISTRY)
+# Now minus the source commit time of the newest applied event.
+REPLICATION_LAG = Gauge(
+    "ddbridge_replication_lag_seconds", "Now minus source ts of the last applied event", ["table"], registry=REGISTRY
+)
+
+
+def serve(port: int, addr: str = "127.0.0.1") -> None:
+    """Expose the registry over HTTP at ``http://addr:port/metrics``."""
+    start_http_server(port, addr=addr, registry=REGISTRY)

@@ -1,0 +1,156 @@
+"""The DynamoDB sink: conditional PutItems issued concurrently, retried when transient.
+
+Outcomes per write: applied; stale (ConditionalCheckFailed: already applied or superseded — a
+success); dead (the item can never be stored: too large, invalid — the caller dead-letters it).
+Throttling, 5xx and network errors are retried with jittered exponential backoff; when retries run
+out a TransientError is raised and the caller must not commit offsets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from bridge import metrics
+from bridge.errors import TransientError
+from bridge.rules import WriteAction, WriteRules
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+MAX_ITEM_BYTES = 400 * 1024
+THROTTLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+}
+SERVER_CODES = {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
+
+Outcome = Literal["applied", "stale", "dead"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    action: WriteAction
+    outcome: Outcome
+    reason: str = ""
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (a close upper estimate for nested values)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((type_, inner),) = value.items()
+    if type_ == "S":
+        return len(inner.encode())
+    if type_ == "N":
+        return len(inner) // 2 + 2
+    if type_ == "B":
+        return len(inner)
+    if type_ in ("BOOL", "NULL"):
+        return 1
+    if type_ == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if type_ == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    return sum(len(str(v)) for v in inner)  # sets: rough
+
+
+def _cause(exc: BaseException) -> str | None:
+    """'throttle', 'server' or 'network' for a retryable error, else None."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in THROTTLE_CODES:
+            return "throttle"
+        if code in SERVER_CODES or status >= 500:
+            return "server"
+        return None
+    if isinstance(exc, ConnectionError | HTTPClientError | BotoCoreError):
+        return "network"
+    return None
+
+
+class DynamoSink:
+    """Applies write actions of one table mapping to DynamoDB."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        rules: WriteRules,
+        *,
+        concurrency: int,
+        retry_attempts: int,
+        backoff_ms: int,
+        max_backoff_s: float = 20.0,
+    ) -> None:
+        self.client = client
+        self.rules = rules
+        self.table = rules.mapper.mapping.target
+        self.source = rules.mapper.mapping.source
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ddbridge-put")
+        self.retry_attempts = retry_attempts
+        self.wait = wait_random_exponential(multiplier=backoff_ms / 1000.0, max=max_backoff_s)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def write(self, actions: Sequence[WriteAction]) -> list[WriteResult]:
+        """Apply every action (distinct keys, concurrently); results in the same order."""
+        if len(actions) == 1:
+            return [self.put(actions[0])]
+        return list(self.pool.map(self.put, actions))
+
+    def _on_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        metrics.RETRIES.labels(_cause(exc) if exc else "unknown").inc()
+
+    def put(self, action: WriteAction) -> WriteResult:
+        """One conditional PutItem with retries of transient failures."""
+        size = item_size(action.item)
+        if size > MAX_ITEM_BYTES:
+            return WriteResult(action, "dead", f"item {action.key} is about {size} bytes; DynamoDB's limit is 400 KB")
+        request = {"TableName": self.table, "Item": action.item, **self.rules.condition(action)}
+        started = time.perf_counter()
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(self.retry_attempts),
+                wait=self.wait,
+                retry=retry_if_exception(lambda e: _cause(e) is not None),
+                before_sleep=self._on_retry,
+                reraise=True,
+            ):
+                with attempt:
+                    self.client.put_item(**request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                metrics.WRITES_STALE.labels(self.source, action.kind).inc()
+                return WriteResult(action, "stale")
+            if _cause(exc) is not None:
+                raise TransientError(
+                    f"DynamoDB {self.table}: {code} after {self.retry_attempts} attempts ({error.get('Message', '')}); "
+                    "nothing was committed — the bridge stops and resumes from the last commit when restarted; "
+                    "raise migration.retry_attempts or capacity if this repeats"
+                ) from exc
+            if code == "ValidationException":
+                return WriteResult(action, "dead", f"DynamoDB rejected item {action.key}: {error.get('Message', '')}")
+            raise
+        except (ConnectionError, HTTPClientError, BotoCoreError) as exc:
+            raise TransientError(
+                f"DynamoDB {self.table} unreachable after {self.retry_attempts} attempts: {exc}; nothing was committed"
+            ) from exc
+        finally:
+            metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
+        metrics.WRITES_APPLIED.labels(self.source, action.kind).inc()
+        return WriteResult(action, "applied")

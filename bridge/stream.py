@@ -1,0 +1,390 @@
+"""``ddbridge stream``: the Kafka consumer loop that applies Debezium change events to DynamoDB.
+
+Commit protocol (at-least-once, exact by the write rules):
+
+1. ``consume`` a batch (``enable.auto.commit=false``, ``enable.auto.offset.store=false``).
+2. Parse every record through the codec; plan write actions; keep, per item key, only the winner.
+3. Apply the writes concurrently; while they run, pause the partitions and keep polling so the group
+   membership stays alive (backpressure without rebalancing).
+4. Dead letters are checked against the limits, then produced and flushed.
+5. Only then are the batch's offsets committed (synchronously). A crash anywhere before 5 replays
+   the batch, which the LSN guard makes harmless. On partition revoke, 3-5 are finished first.
+
+Never silently skipped: a partition whose committed offset fell below the log start (retention) is
+a data gap and stops the bridge; a truncate stops it unless ``stream.truncate_policy=skip``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from bridge import metrics
+from bridge.codec import CodecError
+from bridge.config import Settings, TableMapping
+from bridge.dlq import DeadLetter, DeadLetterQueue
+from bridge.dynamo import make_client
+from bridge.errors import DdbridgeError, TerminalError
+from bridge.events import ChangeEvent, MissingColumnTypes, parse_change_event
+from bridge.mapping import RowMapper
+from bridge.rules import NeedsFullReplicaIdentity, WriteAction, WriteRules, coalesce
+from bridge.sink import DynamoSink
+from connectors.debezium import topic_for
+
+log = logging.getLogger("ddbridge.stream")
+
+
+class DataGapError(TerminalError):
+    """Events the bridge never applied are gone from Kafka."""
+
+
+class TruncateError(TerminalError):
+    """A TRUNCATE of a source table arrived (policy: stop)."""
+
+
+@dataclass
+class TableRoute:
+    """Everything needed to apply one topic's events."""
+
+    mapping: TableMapping
+    rules: WriteRules
+    sink: DynamoSink
+
+
+@dataclass
+class BatchResult:
+    """What applying one batch did."""
+
+    messages: list[Message]
+    dead: list[DeadLetter] = field(default_factory=list)
+    events: int = 0
+    newest_ts_ms: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Totals:
+    consumed: int = 0
+    applied: int = 0
+    stale: int = 0
+    dead: int = 0
+    batches: int = 0
+
+
+def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """The consumer's librdkafka settings (offsets are stored and committed by the bridge only)."""
+    return {
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "group.id": settings.kafka.consumer_group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # Never jump silently: a missing or out-of-range position is resolved explicitly (on_assign) or stops.
+        "auto.offset.reset": "error",
+        "partition.assignment.strategy": "range",
+        "max.poll.interval.ms": 300_000,
+        "session.timeout.ms": 30_000,
+        "fetch.wait.max.ms": 100,
+        "topic.metadata.refresh.interval.ms": 10_000,
+        "client.id": "ddbridge-stream",
+        **extra,
+    }
+
+
+class Bridge:
+    """One ``ddbridge stream`` process: a member of the bridge's consumer group."""
+
+    def __init__(self, settings: Settings, tables: list[str] | None = None) -> None:
+        self.settings = settings
+        mappings = [settings.mapping(t) for t in tables] if tables else list(settings.tables)
+        m = settings.migration
+        client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
+        grace_s = m.tombstone_grace_days * 86400
+        self.routes: dict[str, TableRoute] = {}
+        for mapping in mappings:
+            rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
+            sink = DynamoSink(
+                client,
+                rules,
+                concurrency=m.write_concurrency,
+                retry_attempts=m.retry_attempts,
+                backoff_ms=m.throttle_backoff_ms,
+            )
+            self.routes[topic_for(settings, mapping.source)] = TableRoute(mapping, rules, sink)
+        self.consumer = Consumer(consumer_config(settings))
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "client.id": "ddbridge-dlq",
+            }
+        )
+        s = settings.stream
+        self.dlq = DeadLetterQueue(
+            self.producer,
+            settings.kafka.dead_letter_topic,
+            max_errors=m.max_errors,
+            max_ratio=s.max_dlq_ratio,
+            window=s.dlq_ratio_window,
+        )
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddbridge-batch")
+        self.inflight: tuple[Future[BatchResult], list[Message]] | None = None
+        self.carry: list[Message] = []
+        self.assignment: list[TopicPartition] = []
+        self.stopping = threading.Event()
+        self.totals = Totals()
+        self.failure: BaseException | None = None
+
+    # -- group membership ------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resolve each partition's start explicitly: the committed offset, else ``start_from``;
+        a committed offset below the log start is a data gap."""
+        committed = consumer.committed(partitions, timeout=30)
+        start = OFFSET_BEGINNING if self.settings.stream.start_from == "earliest" else OFFSET_END
+        for tp in committed:
+            if tp.error:
+                raise TerminalError(f"cannot read committed offsets of {tp.topic}[{tp.partition}]: {tp.error}")
+            low, _high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
+            if tp.offset == OFFSET_INVALID or tp.offset < 0:
+                tp.offset = start
+            elif tp.offset < low:
+                raise DataGapError(
+                    f"data gap: {tp.topic}[{tp.partition}] resumes at offset {tp.offset} but the log now starts at "
+                    f"{low} — {low - tp.offset} change events were deleted by retention before they were applied. "
+                    "Re-run the backfill for this table (`ddbridge backfill`), then reset the group's offsets to the "
+                    "current end and start the bridge again"
+                )
+        self.assignment = list(committed)
+        consumer.assign(committed)
+        log.info("assigned %s", ", ".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in committed))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Finish in-flight writes and commit before the partitions move to another member."""
+        self._finish_inflight()
+        revoked = {(p.topic, p.partition) for p in partitions}
+        self.carry = [m for m in self.carry if (m.topic(), m.partition()) not in revoked]
+        self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in revoked]
+        consumer.unassign()
+        log.info("revoked %d partition(s)", len(partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions lost without a clean revoke: let writes finish, commit nothing (a replay is harmless)."""
+        if self.inflight is not None:
+            future, _ = self.inflight
+            self.inflight = None
+            future.result()
+        self.carry = []
+        self.assignment = []
+        consumer.unassign()
+        log.warning("lost %d partition(s); their uncommitted batch will be replayed by the new owner", len(partitions))
+
+    # -- the batch pipeline ------------------------------------------------------------------------
+
+    def apply_batch(self, messages: list[Message]) -> BatchResult:
+        """Parse, plan, coalesce and write one batch; returns the dead letters (not yet produced)."""
+        result = BatchResult(messages)
+        planned: dict[str, list[tuple[WriteAction, Message]]] = {}
+        now_s = time.time()
+        for msg in messages:
+            route = self.routes.get(msg.topic() or "")
+            if route is None:
+                continue
+            source = route.mapping.source
+            value = msg.value()
+            if value is None:  # the Kafka tombstone after a delete (log compaction): nothing to apply
+                metrics.EVENTS_CONSUMED.labels(source, "tombstone").inc()
+                continue
+            result.events += 1
+            try:
+                event = parse_change_event(value)
+                metrics.EVENTS_CONSUMED.labels(source, event.op).inc()
+                actions = self._plan(route, event, now_s)
+            except (MissingColumnTypes, NeedsFullReplicaIdentity, TruncateError):
+                raise
+            except (CodecError, ValueError, KeyError, TypeError) as exc:
+                result.dead.append(DeadLetter(msg, source, type(exc).__name__, str(exc)))
+                continue
+            if event.ts_ms:
+                result.newest_ts_ms[source] = max(result.newest_ts_ms.get(source, 0), event.ts_ms)
+            planned.setdefault(msg.topic() or "", []).extend((a, msg) for a in actions)
+        for topic, pairs in planned.items():
+            route = self.routes[topic]
+            winners = coalesce(pairs)
+            metrics.WRITES_COALESCED.labels(route.mapping.source).inc(len(pairs) - len(winners))
+            results = route.sink.write([a for a, _ in winners])
+            for (_, msg), res in zip(winners, results, strict=True):
+                if res.outcome == "applied":
+                    self.totals.applied += 1
+                elif res.outcome == "stale":
+                    self.totals.stale += 1
+                else:
+                    result.dead.append(DeadLetter(msg, route.mapping.source, "ItemRejected", res.reason))
+        return result
+
+    def _plan(self, route: TableRoute, event: ChangeEvent, now_s: float) -> list[WriteAction]:
+        if event.op == "t":
+            if self.settings.stream.truncate_policy == "skip":
+                log.warning("TRUNCATE of %s at LSN %s skipped (stream.truncate_policy=skip)", event.table, event.lsn)
+                return []
+            raise TruncateError(
+                f"table {event.table} was TRUNCATEd (LSN {event.lsn}); the bridge stopped without committing. "
+                "Empty or recreate the DynamoDB table and re-run the backfill, then restart with "
+                "stream.truncate_policy=skip (DDBRIDGE_STREAM__TRUNCATE_POLICY=skip) to pass this event"
+            )
+        return route.rules.for_event(event, now_s)
+
+    def _complete(self, result: BatchResult) -> None:
+        """Dead letters (within limits) then the offset commit: the last step of a batch."""
+        self.dlq.admit(result.dead, result.events)
+        self.dlq.send(result.dead)
+        self.totals.dead += len(result.dead)
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in result.messages:
+            key = (msg.topic() or "", msg.partition() or 0)
+            offsets[key] = max(offsets.get(key, -1), (msg.offset() or 0) + 1)
+        if offsets:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+        now = time.time()
+        for source, ts_ms in result.newest_ts_ms.items():
+            metrics.REPLICATION_LAG.labels(source).set(max(0.0, now - ts_ms / 1000))
+        metrics.BATCH_SIZE.observe(len(result.messages))
+        self.totals.consumed += len(result.messages)
+        self.totals.batches += 1
+
+    def _finish_inflight(self) -> None:
+        if self.inflight is None:
+            return
+        future, _ = self.inflight
+        self.inflight = None
+        self._complete(future.result())
+
+    def _wait_writes(self, future: Future[BatchResult]) -> None:
+        """Keep the group membership alive while a batch is being written (partitions paused)."""
+        if future.done():
+            return
+        paused = list(self.assignment)
+        if paused:
+            self.consumer.pause(paused)
+        try:
+            while not future.done():
+                msg = self.consumer.poll(0.1)  # serves rebalance callbacks; paused partitions deliver nothing
+                if msg is not None and not msg.error():
+                    self.carry.append(msg)
+                if self.inflight is None:  # a revoke callback finished the batch
+                    return
+        finally:
+            still = [p for p in paused if (p.topic, p.partition) in {(a.topic, a.partition) for a in self.assignment}]
+            if still:
+                self.consumer.resume(still)
+
+    def _check_errors(self, messages: list[Message]) -> list[Message]:
+        good = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+                continue
+            code = err.code()
+            if code in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
+                raise DataGapError(
+                    f"data gap: {msg.topic()}[{msg.partition()}]: {err.str()} — change events were deleted before "
+                    "they were applied. Re-run the backfill for this table, then restart the bridge"
+                )
+            if code in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                continue
+            if err.fatal():
+                raise TerminalError(f"Kafka consumer failed: {err.str()}")
+            log.warning("Kafka: %s", err.str())
+        return good
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def run(self, on_status: Callable[[Bridge], None] | None = None) -> Totals:
+        """Consume until ``stop()`` (or SIGTERM/SIGINT via ``install_signal_handlers``)."""
+        topics = list(self.routes)
+        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        log.info("consuming %s as group %s", ", ".join(topics), self.settings.kafka.consumer_group)
+        batch_size = self.settings.migration.batch_size
+        last_status = 0.0
+        try:
+            while not self.stopping.is_set():
+                messages = self.carry + self._check_errors(
+                    self.consumer.consume(num_messages=batch_size, timeout=self.settings.stream.poll_timeout_s)
+                )
+                self.carry = []
+                if messages:
+                    future = self.worker.submit(self.apply_batch, messages)
+                    self.inflight = (future, messages)
+                    self._wait_writes(future)
+                    self._finish_inflight()
+                now = time.monotonic()
+                if on_status and now - last_status >= self.settings.stream.status_interval_s:
+                    last_status = now
+                    self.update_lag()
+                    on_status(self)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        finally:
+            self.close()
+        return self.totals
+
+    def update_lag(self) -> int:
+        """Refresh the consumer-lag gauges; returns the total lag of the assigned partitions."""
+        total = 0
+        try:
+            positions = self.consumer.position(self.assignment) if self.assignment else []
+        except Exception:
+            return -1
+        for tp in positions:
+            try:
+                _low, high = self.consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+            except Exception:
+                continue
+            lag = max(0, high - tp.offset) if tp.offset >= 0 else high
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            total += lag
+        return total
+
+    def stop(self) -> None:
+        """Ask the loop to finish the current batch, commit and leave the group."""
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT drain the in-flight batch, commit and exit cleanly."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def close(self) -> None:
+        """Finish and commit what is in flight (unless failing), then leave the group."""
+        try:
+            if self.inflight is not None and self.failure is None:
+                self._finish_inflight()
+        except DdbridgeError as exc:
+            log.error("could not finish the last batch: %s", exc)
+        finally:
+            self.inflight = None
+            with contextlib.suppress(RuntimeError):
+                self.consumer.close()
+            self.producer.flush(10)
+            self.worker.shutdown(wait=True)
+            for route in self.routes.values():
+                route.sink.close()
