@@ -87,8 +87,8 @@ class WriteRules:
         if missing:
             raise NeedsFullReplicaIdentity(
                 f"table {event.table}: a {'delete' if event.op == 'd' else 'update'} at LSN {event.lsn} has no "
-                f"old value of {missing}, which the DynamoDB key of {self.mapper.mapping.target} uses; set REPLICA IDENTITY FULL "
-                f"on {event.table} (`ddbridge init` does), then restart the bridge — nothing was committed"
+                f"old value of {missing}, which the DynamoDB key of {self.mapper.mapping.target} uses; "
+                f"set REPLICA IDENTITY FULL on {event.table} (`ddbridge init` does), then restart the bridge — nothing was committed"
             )
         return self.mapper.key(before)
 
