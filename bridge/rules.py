@@ -88,7 +88,8 @@ class WriteRules:
             raise NeedsFullReplicaIdentity(
                 f"table {event.table}: a {'delete' if event.op == 'd' else 'update'} at LSN {event.lsn} has no "
                 f"old value of {missing}, which the DynamoDB key of {self.mapper.mapping.target} uses; "
-                f"set REPLICA IDENTITY FULL on {event.table} (`ddbridge init` does), then restart the bridge — nothing was committed"
+                f"set REPLICA IDENTITY FULL on {event.table} (`ddbridge init` does), then restart the bridge — "
+                "nothing was committed"
             )
         return self.mapper.key(before)
 
