@@ -278,6 +278,10 @@ def stream(
     start_from: Annotated[
         str | None, typer.Option(help="earliest|latest: where a new consumer group starts (stream.start_from).")
     ] = None,
+    instance_id: Annotated[
+        str | None,
+        typer.Option(help="Static group membership id: a restart with the same id resumes its partitions at once."),
+    ] = None,
 ) -> None:
     """Apply Debezium change events to DynamoDB until stopped (SIGTERM/SIGINT drain and commit).
 
@@ -293,6 +297,7 @@ def stream(
         ("migration", "max_errors", max_errors),
         ("stream", "metrics_port", metrics_port),
         ("stream", "start_from", start_from),
+        ("stream", "instance_id", instance_id),
     ):
         if value is not None:
             overrides.setdefault(section, {})[key] = value

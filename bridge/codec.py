@@ -16,7 +16,7 @@ import base64
 import json
 import math
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
@@ -58,7 +58,8 @@ def number(value: Decimal | int | str) -> AttributeValue:
         raise CodecError(f"{value} cannot be stored as a DynamoDB number (NaN and infinities are not allowed)")
     if dec.is_zero():
         return {"N": "0"}
-    norm = dec.normalize()
+    # normalize() rounds to its context's precision (28 by default): give it enough to stay exact.
+    norm = dec.normalize(Context(prec=len(dec.as_tuple().digits), Emax=MAX_EMAX, Emin=MIN_EMIN))
     digits = len(norm.as_tuple().digits)
     if digits > MAX_SIGNIFICANT_DIGITS:
         raise CodecError(

@@ -147,6 +147,10 @@ class StreamSettings(_Strict):
     dlq_ratio_window: int = Field(200, ge=1)
     truncate_policy: Literal["stop", "skip"] = "stop"
     status_interval_s: float = Field(2.0, gt=0)
+    session_timeout_ms: int = Field(10_000, ge=1000, description="a dead member's partitions move after this")
+    instance_id: str | None = Field(
+        None, description="static group membership: a restart with the same id takes its partitions back at once"
+    )
 
 
 class BookkeepingAttributes(_Strict):

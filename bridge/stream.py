@@ -99,10 +99,13 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "auto.offset.reset": "error",
         "partition.assignment.strategy": "range",
         "max.poll.interval.ms": 300_000,
-        "session.timeout.ms": 30_000,
+        # A killed member holds its partitions until its session expires: keep that short.
+        "session.timeout.ms": settings.stream.session_timeout_ms,
+        "heartbeat.interval.ms": max(500, settings.stream.session_timeout_ms // 4),
         "fetch.wait.max.ms": 100,
         "topic.metadata.refresh.interval.ms": 10_000,
         "client.id": "ddbridge-stream",
+        **({"group.instance.id": settings.stream.instance_id} if settings.stream.instance_id else {}),
         **extra,
     }
 

@@ -36,3 +36,10 @@ def test_status_running_needs_every_task() -> None:
     assert ok.running and not failed.running
     assert failed.failures() == ["task 0: boom"]
     assert not ConnectorStatus("c", "RUNNING", "w", []).running
+
+
+def test_truncates_and_column_types_are_sent() -> None:
+    config = connector_config(load_settings(PAYMENTS_CONFIG))
+    # Debezium skips truncates by default; the bridge must see them to stop instead of diverging.
+    assert config["skipped.operations"] == "none"
+    assert config["column.propagate.source.type"] == ".*"

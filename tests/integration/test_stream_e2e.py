@@ -1,0 +1,244 @@
+"""The streaming bridge end to end: PostgreSQL -> Debezium -> Kafka -> ddbridge stream -> DynamoDB."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from bridge.config import Settings
+from bridge.initialize import initialize
+from connectors.debezium import topic_for, wait_until_streaming
+from examples.payments.generate import load_payments
+from tests.integration.pipeline import BridgeProcess, assert_converged, dynamo_items, source_items, wait_until
+
+INSERT = (
+    "INSERT INTO payments (payment_id, customer_id, loan_id, payment_number, payment_date, payment_amount,"
+    " principal_amount, interest_amount, payment_method, payment_status, transaction_reference)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+@pytest.fixture
+def streaming(isolated: Settings, tmp_path: Path) -> Iterator[tuple[Settings, BridgeProcess]]:
+    """An empty payments table captured by Debezium, and a running bridge (stopped afterwards)."""
+    settings = isolated.model_copy(update={"stream": isolated.stream.model_copy(update={"metrics_port": 0})})
+    load_payments(settings.source.dsn.get_secret_value(), rows=0)
+    initialize(settings)
+    wait_until_streaming(settings)
+    bridge = BridgeProcess(settings, tmp_path).start()
+    yield settings, bridge
+    if bridge.alive():
+        bridge.stop()
+
+
+def _sql(settings: Settings, *statements: str) -> None:
+    with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def test_every_kind_of_change_arrives_exactly(streaming: tuple[Settings, BridgeProcess]) -> None:
+    settings, bridge = streaming
+    dsn = settings.source.dsn.get_secret_value()
+    load_payments(dsn, rows=300, reset=False)  # 300 inserts through CDC
+    assert_converged(settings)
+    _sql(
+        settings,
+        "UPDATE payments SET payment_status = 'Refunded', updated_date = now() WHERE payment_id BETWEEN 1 AND 40",
+        "DELETE FROM payments WHERE payment_id BETWEEN 41 AND 50",
+        # Primary-key change: Debezium sends DELETE(old key) + CREATE(new key).
+        "UPDATE payments SET payment_id = 100001 WHERE payment_id = 51",
+        # Derived-key move: the sort key PaymentDateId contains payment_date.
+        "UPDATE payments SET payment_date = payment_date + 3 WHERE payment_id BETWEEN 52 AND 60",
+        # NULLs: the attribute disappears.
+        "UPDATE payments SET transaction_reference = NULL, processed_date = NULL WHERE payment_id BETWEEN 61 AND 65",
+        # Numeric precision at the column's limit (numeric(18,2)).
+        "UPDATE payments SET payment_amount = 9999999999999999.99, principal_amount = 9999999999999999.98,"
+        " interest_amount = 0.01 WHERE payment_id = 66",
+        # Same row changed several times in one transaction, then deleted and re-inserted.
+        "BEGIN; UPDATE payments SET payment_number = payment_number + 1000 WHERE payment_id = 67;"
+        " UPDATE payments SET payment_method = 'WIRE' WHERE payment_id = 67; COMMIT",
+        "DELETE FROM payments WHERE payment_id = 68",
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(INSERT, (68, 7, 7007, 1, "2023-05-05", "10.50", "10.00", "0.50", "CASH", "Pending", None))
+    rows = assert_converged(settings)
+    assert rows == 300 - 10
+    items = dynamo_items(settings)
+    amounts = {i["PaymentId"]["N"]: i.get("PaymentAmount") for i in items.values()}
+    assert amounts["66"] == {"N": "9999999999999999.99"}
+    assert "TransactionReference" not in next(i for i in items.values() if i["PaymentId"]["N"] == "61")
+    # Moved and deleted rows left tombstones only (not live items) at their old keys.
+    all_items = dynamo_items(settings, live_only=False)
+    tombstones = [i for i in all_items.values() if "_deleted" in i]
+    assert len(tombstones) >= 10 + 1 + 9 + 1
+    assert all(set(t) == {"CustomerId", "PaymentDateId", "_src", "_lsn", "_deleted", "_ttl"} for t in tombstones)
+    assert bridge.alive()
+
+
+def test_unchanged_toasted_column_survives_an_update(streaming: tuple[Settings, BridgeProcess]) -> None:
+    settings, _ = streaming
+    big = "".join(random.Random(1).choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(20000))
+    _sql(
+        settings,
+        "ALTER TABLE payments ADD COLUMN memo text",
+        "ALTER TABLE payments ALTER COLUMN memo SET STORAGE EXTERNAL",
+    )
+    load_payments(settings.source.dsn.get_secret_value(), rows=5, reset=False)
+    with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
+        conn.execute("UPDATE payments SET memo = %s WHERE payment_id = 3", (big,))
+        conn.execute("UPDATE payments SET payment_status = 'Failed' WHERE payment_id = 3")  # memo unchanged
+    assert_converged(settings)
+    item = next(i for i in dynamo_items(settings).values() if i["PaymentId"]["N"] == "3")
+    assert item["Memo"] == {"S": big}
+    assert item["PaymentStatus"] == {"S": "Failed"}
+
+
+def test_poison_record_goes_to_the_dead_letter_topic(streaming: tuple[Settings, BridgeProcess]) -> None:
+    settings, bridge = streaming
+    topic = topic_for(settings, "public.payments")
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    producer.produce(topic, key=b'{"id": 1}', value=b"this is not a change event", headers=[("origin", b"test")])
+    producer.flush(10)
+    load_payments(settings.source.dsn.get_secret_value(), rows=20, reset=False)
+    assert_converged(settings)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"dlq-reader-{time.time()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([settings.kafka.dead_letter_topic])
+    found = None
+    deadline = time.monotonic() + 30
+    while found is None and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            found = msg
+    consumer.close()
+    assert found is not None, "no dead letter"
+    assert found.value() == b"this is not a change event" and found.key() == b'{"id": 1}'
+    headers: dict[str, bytes] = {h[0]: bytes(h[1] or b"") for h in found.headers() or []}
+    assert headers["origin"] == b"test"
+    assert headers["ddbridge.error.class"] == b"CodecError"
+    assert b"not JSON" in headers["ddbridge.error.message"]
+    assert headers["ddbridge.source.topic"] == topic.encode()
+    assert "ddbridge.source.offset" in headers and "ddbridge.source.partition" in headers
+    assert bridge.alive(), bridge.output()
+
+
+def _writer(settings: Settings, stop: threading.Event, seed: int, first_id: int) -> None:
+    """Live traffic: inserts, status changes, amount corrections, date corrections (moves), deletes."""
+    rng = random.Random(seed)
+    next_id = first_id
+    with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
+        while not stop.is_set():
+            ids = [r[0] for r in conn.execute("SELECT payment_id FROM payments ORDER BY random() LIMIT 5")]
+            choice = rng.random()
+            if choice < 0.3 or not ids:
+                conn.execute(
+                    INSERT,
+                    (
+                        next_id,
+                        rng.randint(1, 50),
+                        90000 + next_id,
+                        1,
+                        "2024-01-15",
+                        "100.00",
+                        "90.00",
+                        "10.00",
+                        "ACH",
+                        "Pending",
+                        f"LIVE-{next_id}",
+                    ),
+                )
+                next_id += 1
+            elif choice < 0.6:
+                conn.execute(
+                    "UPDATE payments SET payment_status = %s, updated_date = now() WHERE payment_id = %s",
+                    (rng.choice(["Completed", "Failed", "Refunded"]), ids[0]),
+                )
+            elif choice < 0.75:
+                conn.execute(
+                    "UPDATE payments SET payment_amount = payment_amount + 1, principal_amount = principal_amount"
+                    " + 1 WHERE payment_id = %s",
+                    (ids[0],),
+                )
+            elif choice < 0.9:
+                conn.execute(
+                    "UPDATE payments SET payment_date = payment_date + %s WHERE payment_id = %s",
+                    (rng.choice([-2, -1, 1, 2]), ids[0]),
+                )
+            else:
+                conn.execute("DELETE FROM payments WHERE payment_id = %s", (ids[0],))
+            time.sleep(0.002)
+
+
+def test_kill9_the_bridge_repeatedly_while_rows_change(streaming: tuple[Settings, BridgeProcess]) -> None:
+    settings, bridge = streaming
+    load_payments(settings.source.dsn.get_secret_value(), rows=3000, reset=False)
+    stop = threading.Event()
+    writer = threading.Thread(target=_writer, args=(settings, stop, 11, 500_000), daemon=True)
+    writer.start()
+    rng = random.Random(5)
+    kills = 0
+    try:
+        for _ in range(4):
+            time.sleep(rng.uniform(1.5, 4.0))
+            bridge.kill9()
+            kills += 1
+            bridge.start()
+    finally:
+        stop.set()
+        writer.join(30)
+    rows = assert_converged(settings, timeout_s=120)
+    assert kills == 4 and rows > 2000
+    assert bridge.alive(), bridge.output()[-3000:]
+    assert len(source_items(settings)) == rows
+
+
+def test_truncate_stops_the_bridge_with_instructions(streaming: tuple[Settings, BridgeProcess]) -> None:
+    settings, bridge = streaming
+    load_payments(settings.source.dsn.get_secret_value(), rows=10, reset=False)
+    assert_converged(settings)
+    _sql(settings, "TRUNCATE payments")
+    assert bridge.proc is not None
+    code = bridge.proc.wait(60)
+    assert code == 1
+    assert "was TRUNCATEd" in bridge.output() and "truncate_policy=skip" in bridge.output()
+
+
+def test_retention_gap_stops_the_bridge(streaming: tuple[Settings, BridgeProcess]) -> None:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    settings, bridge = streaming
+    dsn = settings.source.dsn.get_secret_value()
+    load_payments(dsn, rows=20, reset=False)
+    assert_converged(settings)
+    assert bridge.stop() == 0, bridge.output()
+    _sql(settings, "UPDATE payments SET payment_status = 'Failed'")  # events the bridge never sees
+    topic = topic_for(settings, "public.payments")
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "probe"})
+    wait_until(
+        lambda: sum(consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in range(4)) >= 40,
+        30,
+        "the updates to reach Kafka",
+    )
+    ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p))[1]) for p in range(4)]
+    consumer.close()
+    for future in admin.delete_records(ends).values():  # what retention would do
+        future.result()
+    bridge.start()
+    assert bridge.proc is not None
+    assert bridge.proc.wait(60) == 1
+    assert "data gap" in bridge.output() and "backfill" in bridge.output()

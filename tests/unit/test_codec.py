@@ -1,0 +1,422 @@
+"""The value codec (bridge/codec.py): canonical forms, limits, and agreement of the Debezium and psycopg paths."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bridge.codec import (
+    AttributeValue,
+    CodecError,
+    float_number,
+    from_debezium,
+    from_python,
+    iso_time,
+    iso_timestamp,
+    json_text,
+    json_value,
+    number,
+    scalar_text,
+)
+from bridge.errors import DdbridgeError
+
+# -- numbers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("100.00", "100"),
+        ("0.10", "0.1"),
+        ("0.1000000000", "0.1"),
+        ("-0.000", "0"),
+        ("0", "0"),
+        ("-12.50", "-12.5"),
+        ("1E+30", "1" + "0" * 30),
+        ("1e-7", "0.0000001"),
+        ("1200", "1200"),
+        (Decimal("12.340"), "12.34"),
+        (Decimal("-0"), "0"),
+        (42, "42"),
+        (-9223372036854775808, "-9223372036854775808"),
+        ("9.9E+125", "99" + "0" * 124),
+        ("1E-130", "0." + "0" * 129 + "1"),
+    ],
+)
+def test_number_is_exact_and_normalised(value: Decimal | int | str, expected: str) -> None:
+    assert number(value) == {"N": expected}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "12345678901234567890123456789012345678",  # 38 digits
+        "-1234567890123456789012345678.1234567891",
+        "0.12345678901234567890123456789012345678",
+        "12345678901234567890123456789012345678" + "0" * 20,  # trailing zeros are not significant
+    ],
+)
+def test_number_keeps_38_significant_digits_exactly(value: str) -> None:
+    # Decimal's default context has 28 digits: nothing may be rounded to it.
+    assert number(value) == {"N": value}
+    assert number(Decimal(value)) == {"N": value}
+
+
+@pytest.mark.parametrize(
+    ("value", "digits"),
+    [
+        ("123456789012345678901234567890123456789", 39),
+        ("12345678901234567890123456789012345678901", 41),
+        ("-1.23456789012345678901234567890123456789", 39),
+        (Decimal("1234567890123456789012345678901234567890123456789.5"), 50),
+    ],
+)
+def test_more_than_38_significant_digits_is_an_error_not_a_rounding(value: str | Decimal, digits: int) -> None:
+    with pytest.raises(CodecError, match=f"has {digits} significant digits; DynamoDB numbers hold at most 38"):
+        number(value)
+
+
+@pytest.mark.parametrize("value", ["1E+126", "-1E+126", "1E-131", "1e999999999999"])
+def test_number_outside_dynamodb_range_is_an_error(value: str) -> None:
+    with pytest.raises(CodecError, match="outside DynamoDB's number range"):
+        number(value)
+
+
+@pytest.mark.parametrize("value", ["NaN", "-NaN", "sNaN", "Infinity", "-Infinity", Decimal("NaN"), Decimal("-Inf")])
+def test_number_rejects_nan_and_infinities(value: str | Decimal) -> None:
+    with pytest.raises(CodecError, match="NaN and infinities are not allowed"):
+        number(value)
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1,5", "0x10"])
+def test_number_rejects_text(value: str) -> None:
+    with pytest.raises(CodecError, match="is not a number"):
+        number(value)
+
+
+def test_codec_error_names_the_column() -> None:
+    error = CodecError("too long", "amount")
+    assert str(error) == "column amount: too long"
+    assert (error.reason, error.column) == ("too long", "amount")
+    assert str(CodecError("too long")) == "too long"
+    assert isinstance(error, DdbridgeError)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.1, "0.1"),
+        (1.5, "1.5"),
+        (3.141592653589793, "3.141592653589793"),
+        (-0.0, "0"),
+        (1e-7, "0.0000001"),
+        (1.5e100, "15" + "0" * 99),
+        (0.1 + 0.2, "0.30000000000000004"),  # the shortest repr that round-trips, not a rounding
+        (1e16, "10000000000000000"),
+    ],
+)
+def test_float_is_its_shortest_repr(value: float, expected: str) -> None:
+    assert float_number(value) == {"N": expected}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_float_rejects_nan_and_infinities(value: float) -> None:
+    with pytest.raises(CodecError, match="NaN and infinities are not allowed"):
+        float_number(value)
+
+
+# -- dates and times ------------------------------------------------------------------------------
+
+
+def test_iso_timestamp_has_microseconds_and_aware_values_are_utc() -> None:
+    assert iso_timestamp(datetime(2024, 1, 15, 10, 20, 30)) == "2024-01-15T10:20:30.000000"
+    assert iso_timestamp(datetime(2024, 1, 15, 10, 20, 30, 123000)) == "2024-01-15T10:20:30.123000"
+    assert iso_timestamp(datetime(1, 1, 1)) == "0001-01-01T00:00:00.000000"
+    assert iso_timestamp(datetime(2024, 1, 15, 10, 0, tzinfo=UTC)) == "2024-01-15T10:00:00.000000Z"
+    new_york = ZoneInfo("America/New_York")
+    assert iso_timestamp(datetime(2024, 1, 15, 10, 0, tzinfo=new_york)) == "2024-01-15T15:00:00.000000Z"
+    assert iso_timestamp(datetime(2024, 7, 15, 10, 0, tzinfo=new_york)) == "2024-07-15T14:00:00.000000Z"
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    assert iso_timestamp(datetime(2024, 1, 1, 2, 0, 0, 1, tzinfo=kolkata)) == "2023-12-31T20:30:00.000001Z"
+
+
+def test_iso_time_has_microseconds_and_zoned_times_are_utc() -> None:
+    assert iso_time(time(10, 20, 30)) == "10:20:30.000000"
+    assert iso_time(time(23, 59, 59, 999999)) == "23:59:59.999999"
+    assert iso_time(time(10, 20, 30, 500000, tzinfo=UTC)) == "10:20:30.500000Z"
+    assert iso_time(time(12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))) == "06:30:00.000000Z"
+    assert iso_time(time(23, 0, tzinfo=timezone(timedelta(hours=-14)))) == "13:00:00.000000Z"  # wraps midnight
+    assert iso_time(time(1, 0, tzinfo=timezone(timedelta(hours=2)))) == "23:00:00.000000Z"
+
+
+# One instant, 2024-01-15 10:20:30.123 UTC, in every Debezium unit.
+MILLIS = 1705314030123
+
+
+@pytest.mark.parametrize(
+    ("semantic", "value"),
+    [
+        ("io.debezium.time.Timestamp", MILLIS),
+        ("io.debezium.time.MicroTimestamp", MILLIS * 1000),
+        ("io.debezium.time.NanoTimestamp", MILLIS * 1_000_000),
+    ],
+)
+def test_debezium_timestamp_units(semantic: str, value: int) -> None:
+    assert from_debezium("TIMESTAMP", value, semantic) == {"S": "2024-01-15T10:20:30.123000"}
+
+
+@pytest.mark.parametrize(
+    ("semantic", "value", "expected"),
+    [
+        ("io.debezium.time.MicroTimestamp", 1705314030123456, "2024-01-15T10:20:30.123456"),
+        ("io.debezium.time.MicroTimestamp", -62135596800000000, "0001-01-01T00:00:00.000000"),
+        ("io.debezium.time.MicroTimestamp", 253402300799999999, "9999-12-31T23:59:59.999999"),
+        ("io.debezium.time.Timestamp", -62135596799999, "0001-01-01T00:00:00.001000"),
+        ("io.debezium.time.Timestamp", -1, "1969-12-31T23:59:59.999000"),
+        ("io.debezium.time.NanoTimestamp", 1999, "1970-01-01T00:00:00.000001"),
+        (None, 0, "1970-01-01T00:00:00.000000"),  # no semantic name: microseconds
+    ],
+)
+def test_debezium_timestamp_edges(semantic: str | None, value: int, expected: str) -> None:
+    assert from_debezium("TIMESTAMP", value, semantic) == {"S": expected}
+
+
+@pytest.mark.parametrize(
+    ("semantic", "value"),
+    [
+        ("io.debezium.time.Time", 37230123),
+        ("io.debezium.time.MicroTime", 37230123000),
+        ("io.debezium.time.NanoTime", 37230123000000),
+    ],
+)
+def test_debezium_time_units(semantic: str, value: int) -> None:
+    assert from_debezium("TIME", value, semantic) == {"S": "10:20:30.123000"}
+
+
+def test_debezium_dates_and_zoned_values() -> None:
+    assert from_debezium("DATE", 19737, "io.debezium.time.Date") == {"S": "2024-01-15"}
+    assert from_debezium("DATE", -719162, "io.debezium.time.Date") == {"S": "0001-01-01"}
+    assert from_debezium("DATE", 2932896, "io.debezium.time.Date") == {"S": "9999-12-31"}
+    assert from_debezium("TIMESTAMPTZ", "2024-11-03T06:30:00.000000Z") == {"S": "2024-11-03T06:30:00.000000Z"}
+    assert from_debezium("TIMESTAMPTZ", "2024-07-01T16:00:00.5Z") == {"S": "2024-07-01T16:00:00.500000Z"}
+    assert from_debezium("TIMESTAMPTZ", "2024-07-01T16:00:00Z") == {"S": "2024-07-01T16:00:00.000000Z"}
+    assert from_debezium("TIMESTAMPTZ", "2024-07-01T18:00:00+02:00") == {"S": "2024-07-01T16:00:00.000000Z"}
+    assert from_debezium("TIMETZ", "15:20:30.5Z", "io.debezium.time.ZonedTime") == {"S": "15:20:30.500000Z"}
+    assert from_debezium("TIMETZ", "00:00:00Z") == {"S": "00:00:00.000000Z"}
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def test_json_numbers_stay_exact() -> None:
+    doc = '{"small": 0.1, "tiny": 1e-7, "big": 12345678901234567890, "dec": 2.50, "neg": -0.0, "exp": 1E+30}'
+    assert json_text(doc) == {
+        "M": {
+            "small": {"N": "0.1"},
+            "tiny": {"N": "0.0000001"},
+            "big": {"N": "12345678901234567890"},
+            "dec": {"N": "2.5"},
+            "neg": {"N": "0"},
+            "exp": {"N": "1" + "0" * 30},
+        }
+    }
+    # Not through a float: 0.1 + 0.2 as decimals is exactly 0.3.
+    assert json_text("0.30000000000000000000001") == {"N": "0.30000000000000000000001"}
+
+
+def test_json_structure() -> None:
+    doc = '{"a": {"b": [1, true, false, null, "x", {}, []]}, "é": "ü"}'
+    assert json_text(doc) == {
+        "M": {
+            "a": {
+                "M": {
+                    "b": {
+                        "L": [
+                            {"N": "1"},
+                            {"BOOL": True},  # a bool, never the number 1
+                            {"BOOL": False},
+                            {"NULL": True},
+                            {"S": "x"},
+                            {"M": {}},
+                            {"L": []},
+                        ]
+                    }
+                }
+            },
+            "é": {"S": "ü"},
+        }
+    }
+    assert json_text("null") == {"NULL": True}
+    assert json_text('"just a string"') == {"S": "just a string"}
+    assert json_text("[]") == {"L": []}
+
+
+def test_json_errors() -> None:
+    with pytest.raises(CodecError, match="invalid JSON"):
+        json_text("{not json")
+    with pytest.raises(CodecError, match="41 significant digits"):
+        json_text('{"n": 12345678901234567890123456789012345678901}')
+    with pytest.raises(CodecError, match="unsupported JSON value"):
+        json_value({1, 2})
+
+
+def test_json_value_of_python_objects() -> None:
+    assert json_value({"f": 0.1, "d": Decimal("1.50"), "i": 3, "b": False, "n": None}) == {
+        "M": {"f": {"N": "0.1"}, "d": {"N": "1.5"}, "i": {"N": "3"}, "b": {"BOOL": False}, "n": {"NULL": True}}
+    }
+
+
+# -- per column type: Debezium and psycopg ------------------------------------------------------
+
+JSON_DOC = '{"a": [1, 2.50, null], "tiny": 1e-7}'
+
+# (pg_type, Debezium JSON value, Debezium semantic name, psycopg value, expected attribute value)
+SAME_VALUES: list[tuple[str, Any, str | None, Any, AttributeValue | None]] = [
+    ("INT2", -32768, None, -32768, {"N": "-32768"}),
+    ("INT4", 0, None, 0, {"N": "0"}),
+    ("INT8", 9223372036854775807, None, 9223372036854775807, {"N": "9223372036854775807"}),
+    ("NUMERIC", "100.00", None, Decimal("100.00"), {"N": "100"}),
+    ("NUMERIC", "-0.010", None, Decimal("-0.010"), {"N": "-0.01"}),
+    ("NUMERIC", "1.5000000000", None, Decimal("1.5000000000"), {"N": "1.5"}),
+    ("FLOAT4", 0.1, None, 0.1, {"N": "0.1"}),
+    ("FLOAT8", -1e-100, None, -1e-100, {"N": "-0." + "0" * 99 + "1"}),
+    ("FLOAT8", 2, None, 2.0, {"N": "2"}),  # a JSON integer for a whole double
+    ("TEXT", "", None, "", {"S": ""}),
+    ("VARCHAR", "ünïcödé 🙂", None, "ünïcödé 🙂", {"S": "ünïcödé 🙂"}),
+    ("BPCHAR", "ab   ", None, "ab   ", {"S": "ab   "}),
+    ("BOOL", True, None, True, {"BOOL": True}),
+    ("BOOL", False, None, False, {"BOOL": False}),
+    ("DATE", 19737, "io.debezium.time.Date", date(2024, 1, 15), {"S": "2024-01-15"}),
+    (
+        "TIMESTAMP",
+        1705314030123456,
+        "io.debezium.time.MicroTimestamp",
+        datetime(2024, 1, 15, 10, 20, 30, 123456),
+        {"S": "2024-01-15T10:20:30.123456"},
+    ),
+    (
+        "TIMESTAMP",
+        1705314030123,
+        "io.debezium.time.Timestamp",
+        datetime(2024, 1, 15, 10, 20, 30, 123000),
+        {"S": "2024-01-15T10:20:30.123000"},
+    ),
+    (
+        "TIMESTAMPTZ",
+        "2024-03-10T07:30:00.000000Z",
+        "io.debezium.time.ZonedTimestamp",
+        datetime(2024, 3, 10, 3, 30, tzinfo=ZoneInfo("America/New_York")),
+        {"S": "2024-03-10T07:30:00.000000Z"},
+    ),
+    ("TIME", 37230123456, "io.debezium.time.MicroTime", time(10, 20, 30, 123456), {"S": "10:20:30.123456"}),
+    ("TIME", 37230123, "io.debezium.time.Time", time(10, 20, 30, 123000), {"S": "10:20:30.123000"}),
+    (
+        "TIMETZ",
+        "06:30:00Z",
+        "io.debezium.time.ZonedTime",
+        time(12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        {"S": "06:30:00.000000Z"},
+    ),
+    (
+        "UUID",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "io.debezium.data.Uuid",
+        UUID("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"),
+        {"S": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+    ),
+    (
+        "JSONB",
+        JSON_DOC,
+        "io.debezium.data.Json",
+        JSON_DOC,
+        {"M": {"a": {"L": [{"N": "1"}, {"N": "2.5"}, {"NULL": True}]}, "tiny": {"N": "0.0000001"}}},
+    ),
+    ("JSON", "null", "io.debezium.data.Json", "null", {"NULL": True}),
+    ("BYTEA", "AP8Q", None, b"\x00\xff\x10", {"B": b"\x00\xff\x10"}),
+    ("BYTEA", "", None, memoryview(b""), {"B": b""}),
+    ("_INT4", [1, None, -3], None, [1, None, -3], {"L": [{"N": "1"}, {"NULL": True}, {"N": "-3"}]}),
+    ("_TEXT", ["a", None, ""], None, ["a", None, ""], {"L": [{"S": "a"}, {"NULL": True}, {"S": ""}]}),
+    ("_NUMERIC", ["0.10", None], None, [Decimal("0.10"), None], {"L": [{"N": "0.1"}, {"NULL": True}]}),
+    ("_BOOL", [], None, [], {"L": []}),
+    ("TEXT", None, None, None, None),  # NULL: the attribute is omitted
+    ("_TEXT", None, None, None, None),
+]
+
+
+@pytest.mark.parametrize(("pg_type", "dbz", "semantic", "py", "expected"), SAME_VALUES)
+def test_both_paths_give_the_same_value(
+    pg_type: str, dbz: Any, semantic: str | None, py: Any, expected: AttributeValue | None
+) -> None:
+    assert from_debezium(pg_type, dbz, semantic) == expected
+    assert from_python(pg_type, py) == expected
+
+
+def test_type_names_are_case_insensitive() -> None:
+    assert from_debezium("int4", 7) == from_python("int4", 7) == {"N": "7"}
+    assert from_debezium("_text", ["x"]) == from_python("_text", ["x"]) == {"L": [{"S": "x"}]}
+
+
+def test_psycopg_specifics() -> None:
+    # A json column loaded by psycopg's default loader (already parsed) still maps.
+    assert from_python("JSONB", {"a": [1, 0.5]}) == {"M": {"a": {"L": [{"N": "1"}, {"N": "0.5"}]}}}
+    # A datetime in a date column keeps its date.
+    assert from_python("DATE", datetime(2024, 1, 15, 23, 0)) == {"S": "2024-01-15"}
+    assert from_python("TIMESTAMPTZ", datetime(1, 1, 2, 12, tzinfo=UTC)) == {"S": "0001-01-02T12:00:00.000000Z"}
+    assert from_python("NUMERIC", "12.50") == {"N": "12.5"}
+
+
+@pytest.mark.parametrize(
+    ("pg_type", "value"),
+    [("NUMERIC", "NaN"), ("NUMERIC", "Infinity"), ("FLOAT8", "NaN"), ("FLOAT4", "-Infinity")],
+)
+def test_debezium_nan_and_infinity_are_errors(pg_type: str, value: str) -> None:
+    with pytest.raises(CodecError, match="cannot be stored as a DynamoDB number"):
+        from_debezium(pg_type, value)
+
+
+@pytest.mark.parametrize(
+    ("pg_type", "value"),
+    [("NUMERIC", Decimal("NaN")), ("NUMERIC", Decimal("Infinity")), ("FLOAT8", float("nan")), ("FLOAT4", float("inf"))],
+)
+def test_psycopg_nan_and_infinity_are_errors(pg_type: str, value: Any) -> None:
+    with pytest.raises(CodecError, match="NaN and infinities are not allowed"):
+        from_python(pg_type, value)
+
+
+def test_unsupported_types_are_errors() -> None:
+    with pytest.raises(CodecError, match="unsupported PostgreSQL type POINT"):
+        from_debezium("POINT", {"x": 1.0, "y": 2.0})
+    with pytest.raises(CodecError, match="unsupported PostgreSQL type POINT"):
+        from_python("POINT", (1.0, 2.0))
+    with pytest.raises(CodecError, match="is not a date"):
+        from_python("DATE", "2024-01-15")
+
+
+def test_unknown_types_with_text_values_are_text() -> None:
+    assert from_debezium("INTERVAL", "P1D") == {"S": "P1D"}
+    assert from_python("INET", "10.0.0.1") == {"S": "10.0.0.1"}
+
+
+# -- key text ---------------------------------------------------------------------------------------
+
+
+def test_scalar_text() -> None:
+    assert scalar_text({"S": "a#b"}) == "a#b"
+    assert scalar_text({"S": ""}) == ""
+    assert scalar_text({"N": "12.5"}) == "12.5"
+    assert scalar_text({"BOOL": True}) == "true"
+    assert scalar_text({"BOOL": False}) == "false"
+    assert scalar_text({"B": b"\x00\xff\x10"}) == "AP8Q" == base64.b64encode(b"\x00\xff\x10").decode()
+    assert scalar_text(from_python("DATE", date(2024, 1, 15)) or {}) == "2024-01-15"
+
+
+@pytest.mark.parametrize("value", [{"L": []}, {"M": {}}, {"NULL": True}])
+def test_scalar_text_rejects_non_scalars(value: AttributeValue) -> None:
+    with pytest.raises(CodecError, match=f"a {next(iter(value))} value cannot be part of a key"):
+        scalar_text(value)
