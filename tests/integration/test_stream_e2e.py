@@ -126,10 +126,10 @@ def test_poison_record_goes_to_the_dead_letter_topic(streaming: tuple[Settings, 
     consumer.close()
     assert found is not None, "no dead letter"
     assert found.value() == b"this is not a change event" and found.key() == b'{"id": 1}'
-    headers: dict[str, bytes] = {h[0]: bytes(h[1] or b"") for h in found.headers() or []}
+    headers = {h[0]: h[1] for h in found.headers() or []}
     assert headers["origin"] == b"test"
     assert headers["ddbridge.error.class"] == b"CodecError"
-    assert b"not JSON" in headers["ddbridge.error.message"]
+    assert b"not JSON" in (headers["ddbridge.error.message"] or b"")
     assert headers["ddbridge.source.topic"] == topic.encode()
     assert "ddbridge.source.offset" in headers and "ddbridge.source.partition" in headers
     assert bridge.alive(), bridge.output()
