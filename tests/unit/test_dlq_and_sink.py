@@ -1,0 +1,64 @@
+"""Dead-letter limits and the sink's pure helpers (no servers)."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from bridge.dlq import DeadLetter, DeadLetterLimit, DeadLetterQueue
+from bridge.sink import MAX_ITEM_BYTES, _cause, item_size
+
+
+def _letter() -> DeadLetter:
+    return DeadLetter(MagicMock(), "public.t", "CodecError", "bad")
+
+
+def _queue(max_errors: int = 100, ratio: float = 0.5, window: int = 10) -> DeadLetterQueue:
+    return DeadLetterQueue(MagicMock(), "dlq", max_errors=max_errors, max_ratio=ratio, window=window)
+
+
+def test_max_errors_breaker_trips_before_producing() -> None:
+    queue = _queue(max_errors=2, ratio=1.0)
+    queue.admit([_letter()], 5)
+    queue.total = 1
+    with pytest.raises(DeadLetterLimit, match=r"max_errors=2"):
+        queue.admit([_letter(), _letter()], 5)
+
+
+def test_ratio_limit_needs_a_full_window() -> None:
+    queue = _queue(ratio=0.5, window=10)
+    queue.admit([_letter()] * 4, 4)  # 4 of 4 dead, window not full yet
+    with pytest.raises(DeadLetterLimit, match="of the last 10 events"):
+        queue.admit([_letter()] * 4, 6)  # 8 dead of 10
+
+
+def test_healthy_stream_never_trips() -> None:
+    queue = _queue(ratio=0.2, window=10)
+    for _ in range(50):
+        queue.admit([], 100)
+        queue.admit([_letter()], 20)
+
+
+def _client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutItem"
+    )
+
+
+def test_retry_causes() -> None:
+    assert _cause(_client_error("ProvisionedThroughputExceededException")) == "throttle"
+    assert _cause(_client_error("ThrottlingException")) == "throttle"
+    assert _cause(_client_error("InternalServerError", 500)) == "server"
+    assert _cause(_client_error("Whatever", 503)) == "server"
+    assert _cause(EndpointConnectionError(endpoint_url="http://x")) == "network"
+    assert _cause(_client_error("ConditionalCheckFailedException")) is None
+    assert _cause(_client_error("ValidationException")) is None
+
+
+def test_item_size_counts_names_and_values() -> None:
+    item: dict[str, Any] = {"a": {"S": "xyz"}, "bb": {"N": "12345"}, "c": {"L": [{"S": "q"}, {"BOOL": True}]}}
+    assert item_size(item) == (1 + 3) + (2 + 2 + 2) + (1 + 3 + (1 + 1) + (1 + 1))
+    assert item_size({"big": {"S": "x" * MAX_ITEM_BYTES}}) > MAX_ITEM_BYTES
