@@ -48,6 +48,14 @@ def item_size(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
 
 
+def oversize_reason(action: WriteAction) -> str | None:
+    """Why an action's item can never be stored (over 400 KB), or None."""
+    size = item_size(action.item)
+    if size > MAX_ITEM_BYTES:
+        return f"item {action.key} is about {size} bytes; DynamoDB's limit is 400 KB"
+    return None
+
+
 def _value_size(value: dict[str, Any]) -> int:
     ((type_, inner),) = value.items()
     if type_ == "S":
@@ -116,9 +124,9 @@ class DynamoSink:
 
     def put(self, action: WriteAction) -> WriteResult:
         """One conditional PutItem with retries of transient failures."""
-        size = item_size(action.item)
-        if size > MAX_ITEM_BYTES:
-            return WriteResult(action, "dead", f"item {action.key} is about {size} bytes; DynamoDB's limit is 400 KB")
+        too_big = oversize_reason(action)
+        if too_big:
+            return WriteResult(action, "dead", too_big)
         request = {"TableName": self.table, "Item": action.item, **self.rules.condition(action)}
         started = time.perf_counter()
         try:

@@ -46,7 +46,7 @@ from bridge.errors import DdbridgeError, TerminalError
 from bridge.events import ChangeEvent, MissingColumnTypes, parse_change_event
 from bridge.mapping import RowMapper
 from bridge.rules import NeedsFullReplicaIdentity, WriteAction, WriteRules, coalesce
-from bridge.sink import DynamoSink
+from bridge.sink import DynamoSink, oversize_reason
 from connectors.debezium import topic_for
 
 log = logging.getLogger("ddbridge.stream")
@@ -224,6 +224,10 @@ class Bridge:
                 raise
             except (CodecError, ValueError, KeyError, TypeError) as exc:
                 result.dead.append(DeadLetter(msg, source, type(exc).__name__, str(exc)))
+                continue
+            too_big = next(filter(None, map(oversize_reason, actions)), None)
+            if too_big:  # rejected before coalescing, so older versions of the item in the batch still apply
+                result.dead.append(DeadLetter(msg, source, "ItemRejected", too_big))
                 continue
             if event.ts_ms:
                 result.newest_ts_ms[source] = max(result.newest_ts_ms.get(source, 0), event.ts_ms)

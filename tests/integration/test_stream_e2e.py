@@ -242,3 +242,51 @@ def test_retention_gap_stops_the_bridge(streaming: tuple[Settings, BridgeProcess
     assert bridge.proc is not None
     assert bridge.proc.wait(60) == 1
     assert "data gap" in bridge.output() and "backfill" in bridge.output()
+
+
+def test_oversized_item_is_dead_lettered_and_metrics_are_served(isolated: Settings, tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = isolated.model_copy(update={"stream": isolated.stream.model_copy(update={"metrics_port": port})})
+    dsn = settings.source.dsn.get_secret_value()
+    load_payments(dsn, rows=0)
+    _sql(settings, "ALTER TABLE payments ADD COLUMN memo text")
+    initialize(settings)
+    wait_until_streaming(settings)
+    bridge = BridgeProcess(settings, tmp_path).start()
+    try:
+        load_payments(dsn, rows=10, reset=False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("UPDATE payments SET memo = repeat('x', 500000) WHERE payment_id = 4")
+            conn.execute("UPDATE payments SET payment_status = 'Failed' WHERE payment_id = 5")
+
+        def converged_except_4() -> bool:
+            src = {k: v for k, v in source_items(settings).items() if v["PaymentId"] != {"N": "4"}}
+            dst = {k: v for k, v in dynamo_items(settings).items() if v["PaymentId"] != {"N": "4"}}
+            return src == dst
+
+        wait_until(converged_except_4, 60, "every row but the oversized one")
+        # Payment 4 keeps its last storable version; the oversized one is in the DLQ, not silently cut.
+        four = next(v for v in dynamo_items(settings).values() if v["PaymentId"] == {"N": "4"})
+        assert "Memo" not in four
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                return str(resp.read().decode())
+
+        wait_until(
+            lambda: 'ddbridge_dead_lettered_total{reason="ItemRejected",table="public.payments"} 1.0' in scrape(),
+            30,
+            "the dead-letter metric",
+        )
+        text = scrape()
+        assert 'ddbridge_events_consumed_total{op="c",table="public.payments"} 10.0' in text
+        assert 'ddbridge_writes_applied_total{kind="cdc",table="public.payments"}' in text
+        assert "ddbridge_write_seconds_bucket" in text and "ddbridge_consumer_lag" in text
+        assert bridge.alive()
+    finally:
+        bridge.stop()
