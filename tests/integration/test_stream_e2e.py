@@ -290,3 +290,32 @@ def test_oversized_item_is_dead_lettered_and_metrics_are_served(isolated: Settin
         assert bridge.alive()
     finally:
         bridge.stop()
+
+
+def test_two_bridges_share_partitions_and_sigterm_hands_over(
+    streaming: tuple[Settings, BridgeProcess], tmp_path: Path
+) -> None:
+    settings, first = streaming
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = BridgeProcess(settings, second_dir).start()
+    try:
+
+        def shares() -> tuple[int, int]:
+            def last(proc: BridgeProcess) -> int:
+                out = proc.output()
+                return out.rsplit("assigned", 1)[1].splitlines()[0].count("[") if "assigned" in out else 0
+
+            return last(first), last(second)
+
+        wait_until(lambda: min(shares()) > 0 and sum(shares()) == 4, 60, "both members to own partitions")
+        load_payments(settings.source.dsn.get_secret_value(), rows=400, reset=False)
+        assert_converged(settings)
+        assert min(shares()) > 0 and sum(shares()) == 4, shares()
+        assert first.stop() == 0, first.output()[-2000:]  # SIGTERM: drain, commit, leave the group
+        assert "offsets committed" in first.output()
+        _sql(settings, "UPDATE payments SET payment_status = 'Reversed' WHERE payment_id % 3 = 0")
+        assert_converged(settings)
+        assert second.alive()
+    finally:
+        second.stop()
