@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -308,6 +309,143 @@ def stream(
 
     totals = run(lambda: run_stream(settings, table, json_output=state.json_output))
     emit(asdict(totals), lambda: None)
+
+
+# -- backfill -----------------------------------------------------------------------------------
+
+
+def _backfill_options(**kwargs: Any) -> Any:
+    from backfill.runner import BackfillOptions
+
+    return BackfillOptions(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _run_backfill(options: Any, batch_size: int | None) -> None:
+    from backfill.cli import run_backfill
+
+    overrides = {"migration": {"batch_size": batch_size}} if batch_size else None
+    settings = run(lambda: load_settings(state.config_path, overrides))
+    summary = run(lambda: run_backfill(settings, options, json_output=state.json_output, say=say))
+    emit(asdict(summary), lambda: None)
+    if summary.status != "Completed":
+        raise typer.Exit(1)
+
+
+DateOpt = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only rows whose date_column is on/after this day.")
+]
+
+
+@app.command("backfill")
+def backfill(
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
+    start_date: DateOpt = None,
+    end_date: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only rows whose date_column is on/before this day.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per chunk (migration.batch_size).")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel range workers in this process.")] = 4,
+    segments: Annotated[int, typer.Option(help="Split the migration into N segments (processes/machines).")] = 1,
+    segment: Annotated[int, typer.Option(help="The segment (0..N-1) this process copies.")] = 0,
+    migration_id: Annotated[
+        str | None,
+        typer.Option(help="Id of the migration (default migration-YYYYMMDD-HHMMSS); an existing id is joined/resumed."),
+    ] = None,
+    max_errors: Annotated[int | None, typer.Option(help="Stop as Failed after this many bad rows.")] = None,
+    detailed_errors: Annotated[bool, typer.Option(help="List every sampled bad row in the summary.")] = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Skip the stream-first check (offline copy of a quiet source only).")
+    ] = False,
+    errors_file: Annotated[Path | None, typer.Option(help="Where bad rows are written (JSON lines).")] = None,
+) -> None:
+    """Copy the table's history to DynamoDB through the same sink (snapshot writes), resumably.
+
+    Keyset pagination in primary-key order, short per-chunk queries, checkpoints in the control
+    table. Start the stream first: rows changed during the copy are then made exact by the stream.
+    Exit 0 when Completed, 1 when Stopped or Failed.
+    """
+    options = _backfill_options(
+        table=table,
+        start_date=start_date.date() if start_date else None,
+        end_date=end_date.date() if end_date else None,
+        workers=workers,
+        segments=segments,
+        segment=segment,
+        migration_id=migration_id,
+        max_errors=max_errors,
+        detailed_errors=detailed_errors,
+        require_stream=not no_stream,
+        errors_file=errors_file,
+    )
+    _run_backfill(options, batch_size)
+
+
+@app.command("resume")
+def resume(
+    migration_id: Annotated[str, typer.Option(help="The migration to continue.")],
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
+    segments: Annotated[int, typer.Option(help="As given to backfill.")] = 1,
+    segment: Annotated[int, typer.Option(help="As given to backfill.")] = 0,
+    workers: Annotated[int, typer.Option(help="Parallel range workers.")] = 4,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per chunk.")] = None,
+    max_errors: Annotated[int | None, typer.Option(help="Stop as Failed after this many bad rows.")] = None,
+    force: Annotated[bool, typer.Option(help="Resume although the configuration changed.")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Skip the stream-first check.")] = False,
+) -> None:
+    """Continue a stopped or killed backfill right after its last checkpointed key."""
+    options = _backfill_options(
+        table=table,
+        segments=segments,
+        segment=segment,
+        workers=workers,
+        migration_id=migration_id,
+        max_errors=max_errors,
+        force=force,
+        require_stream=not no_stream,
+        resume_only=True,
+    )
+    _run_backfill(options, batch_size)
+
+
+@app.command("status")
+def status(migration_id: Annotated[str, typer.Option(help="The migration.")]) -> None:
+    """A migration's status, progress, errors and the DynamoDB item count."""
+    from backfill.cli import show_status
+
+    settings = run(state.settings)
+    data = run(lambda: show_status(settings, migration_id))
+
+    def render() -> None:
+        for key in (
+            "migration_id",
+            "status",
+            "processed",
+            "total",
+            "percent",
+            "written",
+            "stale",
+            "errors",
+            "ranges_done",
+            "ranges",
+            "dynamodb_item_count",
+        ):
+            say(f"{key:>20}: {data[key]}")
+
+    emit(data, render)
+
+
+@app.command("monitor")
+def monitor(
+    migration_id: Annotated[str, typer.Option(help="The migration.")],
+    interval: Annotated[float, typer.Option(help="Seconds between lines.")] = 60.0,
+) -> None:
+    """Print `[time] Status | Processed | Errors | Progress` every interval until Completed or Failed."""
+    from backfill.cli import monitor as watch
+
+    settings = run(state.settings)
+    final = run(lambda: watch(settings, migration_id, interval, json_output=state.json_output))
+    if final.status != "Completed":
+        raise typer.Exit(1)
 
 
 # -- example data ------------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""The migration plan: the source's primary-key space cut into ranges, fixed once per migration.
+
+Ranges are half-open on the primary key (``[lower, upper)``, the first unbounded below, the last
+unbounded above), so every row, including rows inserted later, lies in exactly one range. Segment
+``i`` of ``N`` owns the ranges ``r`` with ``r % N == i``; the plan is stored in the control table so
+every process of a migration uses the same ranges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bridge.config import Settings, TableMapping
+from bridge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class KeyColumn:
+    """A primary-key column and its SQL type (``format_type``), used to cast stored boundaries back."""
+
+    name: str
+    sql_type: str
+
+
+@dataclass
+class Plan:
+    """Everything every process of one migration must agree on."""
+
+    migration_id: str
+    source: str
+    target: str
+    key_columns: list[KeyColumn]
+    boundaries: list[list[str]]  # sorted primary-key values (as text) between consecutive ranges
+    segments: int
+    start_date: str | None
+    end_date: str | None
+    fingerprint: str
+    created_at: str
+    stream_position: str | None = None
+    total_rows: int = 0
+    range_rows: list[int] = field(default_factory=list)
+
+    @property
+    def range_count(self) -> int:
+        return len(self.boundaries) + 1
+
+    def ranges_of(self, segment: int) -> list[int]:
+        """The ranges a segment owns."""
+        return [r for r in range(self.range_count) if r % self.segments == segment]
+
+    def bounds(self, index: int) -> tuple[list[str] | None, list[str] | None]:
+        """(inclusive lower, exclusive upper) primary key of a range; None = unbounded."""
+        lower = self.boundaries[index - 1] if index > 0 else None
+        upper = self.boundaries[index] if index < len(self.boundaries) else None
+        return lower, upper
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        data: dict[str, Any] = json.loads(text)
+        data["key_columns"] = [KeyColumn(**k) for k in data["key_columns"]]
+        return cls(**data)
+
+
+def fingerprint(mapping: TableMapping, start_date: date | None, end_date: date | None, segments: int) -> str:
+    """What a resumed run must share with the original: the mapping, the date range and the segmenting."""
+    payload = {
+        "mapping": mapping.model_dump(mode="json"),
+        "start_date": start_date.isoformat() if start_date else None,
+        "end_date": end_date.isoformat() if end_date else None,
+        "segments": segments,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def key_columns(conn: psycopg.Connection[Any], mapping: TableMapping) -> list[KeyColumn]:
+    """The mapping's primary-key columns with their SQL types; they must be the table's primary key."""
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        (f'"{mapping.schema_name}"."{mapping.table_name}"',),
+    ).fetchall()
+    types = {str(name): str(type_) for name, type_ in rows}
+    if sorted(types) != sorted(mapping.primary_key):
+        raise ConfigError(
+            f"table {mapping.source}: the mapping says primary_key={mapping.primary_key} but PostgreSQL's primary key "
+            f"is {sorted(types) or 'missing'}; the backfill pages on the real primary key — fix [[tables]].primary_key"
+        )
+    return [KeyColumn(c, types[c]) for c in mapping.primary_key]
+
+
+def row_key(columns: list[KeyColumn]) -> sql.Composable:
+    """``(a, b)`` for the key columns."""
+    return sql.SQL("({})").format(sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
+
+
+def key_literal(columns: list[KeyColumn]) -> sql.Composable:
+    """``(%s::type_a, %s::type_b)``: placeholders for a stored key, cast back to the column types."""
+    return sql.SQL("({})").format(
+        sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(c.sql_type)) for c in columns)  # type from catalog
+    )
+
+
+def date_filter(
+    settings: Settings, mapping: TableMapping, start: date | None, end: date | None
+) -> tuple[sql.Composable, list[Any]]:
+    """The ``AND date_column BETWEEN`` clause of a date-range migration (inclusive on both ends)."""
+    if start is None and end is None:
+        return sql.SQL(""), []
+    if not mapping.date_column:
+        raise ConfigError(
+            f"table {mapping.source}: --start-date/--end-date need [[tables]].date_column (e.g. date_column = "
+            "'payment_date') in the config"
+        )
+    column = sql.Identifier(mapping.date_column)
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    if start is not None:
+        parts.append(sql.SQL(" AND {} >= %s").format(column))
+        params.append(start)
+    if end is not None:
+        parts.append(sql.SQL(" AND {} < %s").format(column))
+        params.append(date.fromordinal(end.toordinal() + 1))  # whole end day, for date and timestamp columns
+    return sql.Composed(parts), params
+
+
+def compute_boundaries(
+    conn: psycopg.Connection[Any], mapping: TableMapping, columns: list[KeyColumn], ranges: int
+) -> list[list[str]]:
+    """``ranges - 1`` primary keys (as text) cutting the table into ranges of about equal row counts."""
+    table = sql.Identifier(mapping.schema_name, mapping.table_name)
+    total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+    count = int(total[0]) if total else 0
+    if ranges <= 1 or count < ranges * 2:
+        return []
+    step = -(-count // ranges)
+    text_cols = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns)
+    query = sql.SQL(
+        "SELECT {text_cols} FROM (SELECT {cols}, row_number() OVER (ORDER BY {key}) AS rn FROM {table}) s "
+        "WHERE rn % %s = 1 AND rn > 1 ORDER BY rn"
+    ).format(
+        text_cols=text_cols,
+        cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+        key=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+        table=table,
+    )
+    return [[str(v) for v in row] for row in conn.execute(query, (step,)).fetchall()]
