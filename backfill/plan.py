@@ -147,7 +147,7 @@ def compute_boundaries(
     text_cols = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns)
     query = sql.SQL(
         "SELECT {text_cols} FROM (SELECT {cols}, row_number() OVER (ORDER BY {key}) AS rn FROM {table}) s "
-        "WHERE rn % %s = 1 AND rn > 1 ORDER BY rn"
+        "WHERE rn %% %s = 1 AND rn > 1 ORDER BY rn"
     ).format(
         text_cols=text_cols,
         cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),

@@ -333,7 +333,10 @@ class Backfill:
                 type_list = [types[c] for c in columns]
                 select = sql.SQL(", ").join(
                     [sql.Identifier(c) for c in columns]
-                    + [sql.SQL("{}::text").format(sql.Identifier(k.name)) for k in plan.key_columns]
+                    + [
+                        sql.SQL("{}::text AS {}").format(sql.Identifier(k.name), sql.Identifier(f"__ddbridge_key{i}"))
+                        for i, k in enumerate(plan.key_columns)
+                    ]
                 )
                 while not self.stop_event.is_set():
                     where, params = self._where(plan, cp.index, cp.last_key)

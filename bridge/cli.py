@@ -99,7 +99,7 @@ def emit(payload: Any, render: Callable[[], None]) -> None:
 
 def say(message: str) -> None:
     """A progress line for humans (stderr under --json so stdout stays parseable)."""
-    (err_console if state.json_output else console).print(message, highlight=False)
+    (err_console if state.json_output else console).print(message, highlight=False, soft_wrap=True)
 
 
 # -- config ------------------------------------------------------------------------------------
