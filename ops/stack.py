@@ -395,6 +395,8 @@ class LocalStack:
         procs.spawn(
             [
                 node,
+                "-r",
+                str(install.DYNALITE_DIR / "guard.js"),
                 str(cli),
                 "--host",
                 "127.0.0.1",

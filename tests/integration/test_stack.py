@@ -65,3 +65,20 @@ def test_port_taken_by_a_stranger_is_named(tmp_path: Path) -> None:
         settings = StackSettings(dir=tmp_path / "stack", ports=StackPorts(moto=port))
         with pytest.raises(StackError, match=f"port {port} for moto is already in use"):
             LocalStack(settings).up(["moto"])
+
+
+def test_dynalite_survives_clients_killed_mid_request(stack: LocalStack) -> None:
+    import struct
+    import time
+
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", stack.ports.dynalite)) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                b"X-Amz-Target: DynamoDB_20120810.ListTables\r\n\r\n{"
+            )
+            time.sleep(0.1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+    time.sleep(0.5)
+    status = {r.name: r for r in stack.status()}["dynalite"]
+    assert status.healthy, status.detail

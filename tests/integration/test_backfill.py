@@ -1,0 +1,201 @@
+"""The backfill through the real stack: exact copies, date ranges, kill -9 and resume, segments, and
+the main promise — a backfill while the live application writes and the bridge streams."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from backfill.checkpoints import MigrationStore
+from bridge.config import Settings
+from bridge.dynamo import make_client
+from bridge.initialize import initialize
+from connectors.debezium import wait_until_streaming
+from examples.payments.generate import load_payments
+from tests.conftest import ROOT
+from tests.integration.pipeline import (
+    BridgeProcess,
+    assert_converged,
+    dynamo_items,
+    source_items,
+    wait_until,
+    write_config,
+)
+from tests.integration.test_stream_e2e import _writer
+
+
+class Cli:
+    """``ddbridge`` commands against one test's settings, as child processes."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.config = write_config(settings, workdir / "ddbridge.json")
+        self.workdir = workdir
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "bridge", "--config", str(self.config), *args]
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args), capture_output=True, text=True, cwd=self.workdir, timeout=timeout, check=False
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.workdir
+        )
+
+
+@pytest.fixture
+def source(isolated: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Cli]]:
+    """The payments table with history, captured by Debezium (stream first), and a CLI for the test."""
+    settings = isolated.model_copy(update={"stream": isolated.stream.model_copy(update={"metrics_port": 0})})
+    yield settings, Cli(settings, tmp_path)
+
+
+def _prepare(settings: Settings, rows: int) -> None:
+    load_payments(settings.source.dsn.get_secret_value(), rows=rows)
+    initialize(settings)
+    wait_until_streaming(settings)
+
+
+def test_backfill_copies_every_row_exactly(source: tuple[Settings, Cli]) -> None:
+    settings, cli = source
+    _prepare(settings, 50_000)
+    done = cli.run("backfill", "--migration-id", "full", "--workers", "4")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in (
+        "Migration ID: full",
+        "Total Records: 50,000",
+        "Batch Size: 500",
+        "Resume capability: ENABLED",
+        "Status: Completed",
+    ):
+        assert line in done.stdout, done.stdout
+    assert assert_converged(settings, timeout_s=30) == 50_000
+    status = cli.run("--json", "status", "--migration-id", "full")
+    data = json.loads(status.stdout)
+    assert (data["status"], data["processed"], data["written"], data["errors"]) == ("Completed", 50_000, 50_000, 0)
+
+
+def test_date_range_copies_exactly_that_subset(source: tuple[Settings, Cli]) -> None:
+    settings, cli = source
+    _prepare(settings, 6_000)
+    done = cli.run("backfill", "--migration-id", "y2022", "--start-date", "2022-01-01", "--end-date", "2022-12-31")
+    assert done.returncode == 0, done.stdout + done.stderr
+    want = {k: v for k, v in source_items(settings).items() if v["PaymentDate"]["S"].startswith("2022-")}
+    assert 0 < len(want) < 6_000
+    assert dynamo_items(settings) == want
+    assert f"Total Records: {len(want):,}" in done.stdout
+
+
+def test_refuses_without_the_stream_unless_offline(source: tuple[Settings, Cli]) -> None:
+    settings, cli = source
+    load_payments(settings.source.dsn.get_secret_value(), rows=200)
+    initialize(settings, connector=False)
+    refused = cli.run("backfill", "--migration-id", "m")
+    assert refused.returncode == 1
+    assert "is not registered" in refused.stderr and "--no-stream" in refused.stderr
+    offline = cli.run("backfill", "--migration-id", "m", "--no-stream")
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert len(dynamo_items(settings)) == 200
+
+
+def test_kill9_then_resume_is_exact_and_checkpoints_never_go_back(source: tuple[Settings, Cli]) -> None:
+    base, _ = source
+    settings = base.model_copy(
+        update={"migration": base.migration.model_copy(update={"progress_save_interval": 2, "batch_size": 200})}
+    )
+    cli = Cli(settings, source[1].workdir)
+    _prepare(settings, 12_000)
+    store = MigrationStore(make_client(settings.dynamodb), settings.dynamodb.control_table, "k9")
+    seen: dict[int, int] = {}
+
+    def checkpoints_monotonic() -> None:
+        for index, cp in store.load_ranges().items():
+            assert cp.seq >= seen.get(index, 0), f"range {index} went back from {seen[index]} to {cp.seq}"
+            seen[index] = cp.seq
+
+    for attempt in range(3):
+        proc = cli.start("backfill" if attempt == 0 else "resume", "--migration-id", "k9", "--workers", "2")
+        time.sleep(random.Random(attempt).uniform(2.0, 4.0))
+        proc.kill()
+        proc.wait(30)
+        checkpoints_monotonic()
+    assert any(seen.values()), "no checkpoint was saved before the kills"
+    status = json.loads(cli.run("--json", "status", "--migration-id", "k9").stdout)
+    assert status["status"] in ("InProgress", "Stalled") and status["processed"] < 12_000
+    done = cli.run("resume", "--migration-id", "k9")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Resuming:" in done.stdout
+    checkpoints_monotonic()
+    assert assert_converged(settings, timeout_s=30) == 12_000
+
+
+def test_resume_refuses_a_changed_configuration(source: tuple[Settings, Cli]) -> None:
+    settings, cli = source
+    _prepare(settings, 300)
+    assert cli.run("backfill", "--migration-id", "fp").returncode == 0
+    mapping = settings.tables[0].model_copy(update={"exclude_columns": ["transaction_reference"]})
+    changed = Cli(settings.model_copy(update={"tables": [mapping]}), cli.workdir)
+    refused = changed.run("resume", "--migration-id", "fp")
+    assert refused.returncode == 2 and "another configuration" in refused.stderr and "--force" in refused.stderr
+    assert changed.run("resume", "--migration-id", "fp", "--force").returncode == 0
+
+
+def test_two_segments_in_two_processes_copy_everything_once(source: tuple[Settings, Cli]) -> None:
+    settings, cli = source
+    _prepare(settings, 8_000)
+    procs = [
+        cli.start("backfill", "--migration-id", "seg", "--segments", "2", "--segment", str(i), "--workers", "2")
+        for i in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    counts = [int(o.split("Status: Completed | read ")[1].split(" ")[0].replace(",", "")) for o in outputs]
+    assert sum(counts) == 8_000 and all(c > 0 for c in counts), counts
+    assert assert_converged(settings, timeout_s=30) == 8_000
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_backfill_during_live_writes_ends_exact(source: tuple[Settings, Cli], seed: int) -> None:
+    """The product's main promise: history copied while the application writes and the bridge streams."""
+    settings, cli = source
+    _prepare(settings, 6_000)
+    bridge = BridgeProcess(settings, cli.workdir).start()
+    stop = threading.Event()
+    writer = threading.Thread(target=_writer, args=(settings, stop, seed, 900_000), daemon=True)
+    try:
+        rng = random.Random(seed)
+        time.sleep(rng.uniform(0, 2))  # writes before, during and after the copy, at different moments
+        writer.start()
+        time.sleep(rng.uniform(0, 2))
+        done = cli.run("backfill", "--migration-id", f"live{seed}", "--workers", str(rng.choice([1, 2, 4])))
+        assert done.returncode == 0, done.stdout + done.stderr
+        time.sleep(rng.uniform(0, 3))
+    finally:
+        stop.set()
+        writer.join(30)
+    try:
+        rows = assert_converged(settings, timeout_s=120)
+        assert rows > 5_000
+        # No resurrected deletes: every tombstone's key is absent from PostgreSQL.
+        live_keys = set(source_items(settings))
+        for key, item in dynamo_items(settings, live_only=False).items():
+            if "_deleted" in item:
+                assert key not in live_keys or dynamo_items(settings).get(key) is None
+        assert bridge.alive(), bridge.output()[-2000:]
+    finally:
+        bridge.stop()
+
+
+def test_cli_wrapping_does_not_break_lines() -> None:
+    assert (ROOT / "backfill" / "cli.py").exists()
