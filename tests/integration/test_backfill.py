@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from backfill.checkpoints import MigrationStore
@@ -21,13 +20,11 @@ from bridge.dynamo import make_client
 from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
-from tests.conftest import ROOT
 from tests.integration.pipeline import (
     BridgeProcess,
     assert_converged,
     dynamo_items,
     source_items,
-    wait_until,
     write_config,
 )
 from tests.integration.test_stream_e2e import _writer
@@ -187,15 +184,11 @@ def test_backfill_during_live_writes_ends_exact(source: tuple[Settings, Cli], se
     try:
         rows = assert_converged(settings, timeout_s=120)
         assert rows > 5_000
-        # No resurrected deletes: every tombstone's key is absent from PostgreSQL.
+        # Deletes and moves happened during the copy, and none was resurrected by a late snapshot write.
         live_keys = set(source_items(settings))
-        for key, item in dynamo_items(settings, live_only=False).items():
-            if "_deleted" in item:
-                assert key not in live_keys or dynamo_items(settings).get(key) is None
+        tombstones = {k for k, item in dynamo_items(settings, live_only=False).items() if "_deleted" in item}
+        assert tombstones, "the writer deleted or moved no row: the test exercised nothing"
+        assert not tombstones & live_keys
         assert bridge.alive(), bridge.output()[-2000:]
     finally:
         bridge.stop()
-
-
-def test_cli_wrapping_does_not_break_lines() -> None:
-    assert (ROOT / "backfill" / "cli.py").exists()
