@@ -8,7 +8,7 @@ export DDBRIDGE_CONFIG ?= $(CURDIR)/examples/payments/ddbridge.toml
 ROWS ?= 50000
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit integration lint stack-up stack-down stack-status clean
+.PHONY: install demo test unit integration lint stack-up stack-down stack-status bench clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,10 @@ demo: stack-up
 	$(DDBRIDGE) connector status
 	@echo
 	@echo "The stack is up (\`$(DDBRIDGE) stack status\`); stop it with \`make stack-down\`."
+
+# Benchmarks (not tests): ratios against baselines measured in the same run, under bench/results/.
+bench: stack-up
+	$(BIN)/python -m bench.backfill_bench --rows $(or $(BENCH_ROWS),20000)
 
 clean: stack-down
 	rm -rf .stack $(VENV) *.egg-info
