@@ -30,7 +30,7 @@ stack-status: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bridge backfill reconcile connectors ops examples tests
+	$(BIN)/mypy bridge backfill reconcile connectors ops examples bench tests
 
 unit: install
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
