@@ -12,6 +12,7 @@ replay the same scenarios against real DynamoDB servers and compare with :func:`
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -358,6 +359,13 @@ def store_from_items(items: Iterable[Item], mapper: RowMapper) -> Store:
     """A store keyed like the model's from raw items (e.g. a Scan of a real DynamoDB table)."""
     store: Store = {}
     for item in items:
-        parts = tuple((s.name, s.type, str(item[s.name][s.type])) for s in mapper.key_attributes)
+        parts = tuple((s.name, s.type, _key_text(item[s.name][s.type])) for s in mapper.key_attributes)
         store[ItemKey(mapper.mapping.target, parts)] = dict(item)
     return store
+
+
+def _key_text(value: object) -> str:
+    """A key attribute's text as in ``ItemKey`` (binary keys are base64, as ``scalar_text`` makes them)."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    return str(value)
