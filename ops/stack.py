@@ -464,14 +464,9 @@ class LocalStack:
         if comp.pid() is not None:
             return False
         if procs.port_open(comp.port):
-            if comp.health() is None and comp.name != "postgres":
-                raise StackError(
-                    f"port {comp.port} ({comp.name}) is served by a process this stack did not start; stop "
-                    f"it or set stack.ports.{comp.name}"
-                )
             raise StackError(
-                f"port {comp.port} for {comp.name} is already in use by another process; "
-                f"set stack.ports.{comp.name} to a free port"
+                f"port {comp.port} for {comp.name} is already in use by another process (not started by this stack, "
+                f"or by a stack in another directory); stop it or set stack.ports.{comp.name} to a free port"
             )
         comp.start()
         return True
