@@ -102,6 +102,8 @@ def run_backfill(
         say(f"Rows not copied (first {len(summary.errors)}; all in {summary.errors_file}):")
         for line in summary.errors if options.detailed_errors else summary.errors[:5]:
             say(f"  - {line}")
+    if summary.failure:
+        say(f"Failed: {summary.failure}")
     if summary.status == "Stopped":
         say(f"Stopped: continue with `ddbridge resume --migration-id {plan.migration_id}`")
     return summary

@@ -88,6 +88,7 @@ class Summary:
     seconds: float = 0.0
     errors_file: str | None = None
     errors: list[str] = field(default_factory=list)
+    failure: str | None = None
 
     @property
     def rate(self) -> float:
@@ -312,6 +313,7 @@ class Backfill:
             seconds=time.monotonic() - started,
             errors_file=str(errors.path) if errors.count else None,
             errors=list(errors.sample),
+            failure=str(self.failure) if self.failure is not None else None,
         )
         if self.failure is not None and not isinstance(self.failure, BackfillFailed):
             raise self.failure

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from backfill.checkpoints import MigrationStore
@@ -25,6 +26,7 @@ from tests.integration.pipeline import (
     assert_converged,
     dynamo_items,
     source_items,
+    wait_until,
     write_config,
 )
 from tests.integration.test_stream_e2e import _writer
@@ -192,3 +194,42 @@ def test_backfill_during_live_writes_ends_exact(source: tuple[Settings, Cli], se
         assert bridge.alive(), bridge.output()[-2000:]
     finally:
         bridge.stop()
+
+
+def test_bad_rows_are_recorded_and_max_errors_fails_the_copy(source: tuple[Settings, Cli]) -> None:
+    settings, cli = source
+    load_payments(settings.source.dsn.get_secret_value(), rows=1_000)
+    with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
+        conn.execute("ALTER TABLE payments ADD COLUMN memo text")
+        conn.execute("UPDATE payments SET memo = repeat('x', 450000) WHERE payment_id IN (10, 20, 30)")
+    initialize(settings)
+    wait_until_streaming(settings)
+    done = cli.run("backfill", "--migration-id", "bad", "--detailed-errors")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "errors 3" in done.stdout
+    lines = [json.loads(line) for line in (cli.workdir / "bad.errors.jsonl").read_text().splitlines()]
+    assert sorted(line["key"]["PaymentDateId"].split("#")[1] for line in lines) == ["10", "20", "30"]
+    assert all("400 KB" in line["reason"] for line in lines)
+    assert len(dynamo_items(settings)) == 997
+    failed = cli.run("backfill", "--migration-id", "strict", "--max-errors", "1")
+    assert failed.returncode == 1
+    assert "Status: Failed" in failed.stdout and "more than max_errors=1" in failed.stdout + failed.stderr
+
+
+def test_sigint_checkpoints_and_marks_stopped(source: tuple[Settings, Cli]) -> None:
+    import signal
+
+    settings, cli = source
+    _prepare(settings, 10_000)
+    proc = cli.start("backfill", "--migration-id", "int", "--workers", "2")
+    wait_until(lambda: cli.run("--json", "status", "--migration-id", "int").returncode == 0, 60, "the plan")
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 1, out
+    assert "Status: Stopped" in out and "ddbridge resume --migration-id int" in out
+    status = json.loads(cli.run("--json", "status", "--migration-id", "int").stdout)
+    assert status["status"] == "Stopped" and 0 < status["processed"] < 10_000
+    done = cli.run("resume", "--migration-id", "int")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert assert_converged(settings, timeout_s=30) == 10_000

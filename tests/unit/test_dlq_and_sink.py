@@ -62,3 +62,60 @@ def test_item_size_counts_names_and_values() -> None:
     item: dict[str, Any] = {"a": {"S": "xyz"}, "bb": {"N": "12345"}, "c": {"L": [{"S": "q"}, {"BOOL": True}]}}
     assert item_size(item) == (1 + 3) + (2 + 2 + 2) + (1 + 3 + (1 + 1) + (1 + 1))
     assert item_size({"big": {"S": "x" * MAX_ITEM_BYTES}}) > MAX_ITEM_BYTES
+
+
+class _StubClient:
+    """Answers PutItem from a script of outcomes (an exception to raise, or None for success)."""
+
+    def __init__(self, script: list[Exception | None]) -> None:
+        self.script = list(script)
+        self.calls = 0
+
+    def put_item(self, **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        outcome = self.script.pop(0) if self.script else None
+        if outcome is not None:
+            raise outcome
+        return {}
+
+
+def _sink(script: list[Exception | None], attempts: int = 4) -> tuple[Any, _StubClient]:
+    from bridge.config import load_settings
+    from bridge.mapping import RowMapper
+    from bridge.rules import WriteRules
+    from bridge.sink import DynamoSink
+    from tests.conftest import PAYMENTS_CONFIG
+
+    settings = load_settings(PAYMENTS_CONFIG)
+    rules = WriteRules(RowMapper(settings.mapping()), settings.bookkeeping, 60)
+    client = _StubClient(script)
+    row = {"payment_id": {"N": "1"}, "customer_id": {"N": "2"}, "payment_date": {"S": "2024-01-01"}}
+    sink = DynamoSink(client, rules, concurrency=1, retry_attempts=attempts, backoff_ms=1)  # type: ignore[arg-type]
+    return (sink, rules.cdc_put(row, 10)), client
+
+
+def test_throttling_is_retried_until_it_succeeds() -> None:
+    from bridge import metrics
+
+    before = metrics.RETRIES.labels("throttle")._value.get()
+    (sink, action), client = _sink([_client_error("ProvisionedThroughputExceededException")] * 2 + [None])
+    assert sink.put(action).outcome == "applied"
+    assert client.calls == 3
+    assert metrics.RETRIES.labels("throttle")._value.get() == before + 2
+
+
+def test_persistent_throttling_stops_without_dropping() -> None:
+    from bridge.errors import TransientError
+
+    (sink, action), client = _sink([_client_error("ThrottlingException")] * 10, attempts=3)
+    with pytest.raises(TransientError, match="nothing was committed"):
+        sink.put(action)
+    assert client.calls == 3
+
+
+def test_condition_failure_is_stale_and_validation_is_dead() -> None:
+    (sink, action), _ = _sink([_client_error("ConditionalCheckFailedException")])
+    assert sink.put(action).outcome == "stale"
+    (sink, action), client = _sink([_client_error("ValidationException")])
+    result = sink.put(action)
+    assert result.outcome == "dead" and "rejected" in result.reason and client.calls == 1
