@@ -89,7 +89,11 @@ def _sink(script: list[Exception | None], attempts: int = 4) -> tuple[Any, _Stub
     settings = load_settings(PAYMENTS_CONFIG)
     rules = WriteRules(RowMapper(settings.mapping()), settings.bookkeeping, 60)
     client = _StubClient(script)
-    row = {"payment_id": {"N": "1"}, "customer_id": {"N": "2"}, "payment_date": {"S": "2024-01-01"}}
+    row: dict[str, dict[str, Any] | None] = {
+        "payment_id": {"N": "1"},
+        "customer_id": {"N": "2"},
+        "payment_date": {"S": "2024-01-01"},
+    }
     sink = DynamoSink(client, rules, concurrency=1, retry_attempts=attempts, backoff_ms=1)  # type: ignore[arg-type]
     return (sink, rules.cdc_put(row, 10)), client
 
