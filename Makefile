@@ -22,6 +22,7 @@ stack-up: install
 	$(DDBRIDGE) stack up
 
 stack-down:
+	@if [ -f .stack/pids/bridge.pid ]; then kill $$(cat .stack/pids/bridge.pid) 2>/dev/null || true; rm -f .stack/pids/bridge.pid; fi
 	@test -x $(DDBRIDGE) && $(DDBRIDGE) stack down || true
 
 stack-status: install
@@ -42,12 +43,21 @@ integration: stack-up
 test: lint stack-up
 	$(BIN)/pytest -q -ra tests $(PYTEST_ARGS)
 
+# The demo: load the payments example, init, start the bridge in the background, copy the history.
 demo: stack-up
 	$(DDBRIDGE) example load --rows $(ROWS)
 	$(DDBRIDGE) init
-	$(DDBRIDGE) connector status
+	@if [ -f .stack/pids/bridge.pid ] && kill -0 $$(cat .stack/pids/bridge.pid) 2>/dev/null; then \
+	  echo "bridge already running (pid $$(cat .stack/pids/bridge.pid))"; \
+	else \
+	  nohup $(DDBRIDGE) stream >> .stack/logs/bridge.log 2>&1 & echo $$! > .stack/pids/bridge.pid; \
+	  echo "bridge started (pid $$(cat .stack/pids/bridge.pid), log .stack/logs/bridge.log, metrics http://127.0.0.1:59464/metrics)"; \
+	fi
+	$(DDBRIDGE) backfill --migration-id demo-$$(date +%Y%m%d-%H%M%S)
 	@echo
-	@echo "The stack is up (\`$(DDBRIDGE) stack status\`); stop it with \`make stack-down\`."
+	@echo "Done. The stack and the bridge keep running: change rows in PostgreSQL"
+	@echo "  (psql -h 127.0.0.1 -p 55432 -U ddbridge ddbridge, password ddbridge) and watch DynamoDB follow."
+	@echo "Stop the bridge: kill \$$(cat .stack/pids/bridge.pid); stop everything: make stack-down"
 
 # Benchmarks (not tests): ratios against baselines measured in the same run, under bench/results/.
 bench: stack-up
