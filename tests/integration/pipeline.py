@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer
 from psycopg import sql
 from pydantic import SecretStr
 
@@ -120,6 +121,35 @@ def dynamo_items(settings: Settings, *, live_only: bool = True) -> Items:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def consume_values(
+    settings: Settings, topic: str, want: int, want_nulls: int = 0, timeout_s: float = 90.0
+) -> list[bytes | None]:
+    """Record values of a topic from the start (None for Kafka tombstones), until ``want`` non-null
+    values and ``want_nulls`` null ones arrived."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"{settings.kafka.consumer_group}-reader-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
+    consumer.subscribe([topic])
+    values: list[bytes | None] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and (
+            len(values) - values.count(None) < want or values.count(None) < want_nulls
+        ):
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                values.append(msg.value())
+    finally:
+        consumer.close()
+    return values
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.5) -> None:

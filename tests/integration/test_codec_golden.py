@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
-from confluent_kafka import Consumer
 
 from bridge import pgrows
 from bridge.codec import AttributeValue, CodecError
@@ -16,6 +13,7 @@ from bridge.events import ChangeEvent, parse_change_event
 from bridge.initialize import initialize
 from bridge.mapping import RowMapper
 from connectors.debezium import topic_for, wait_until_streaming
+from tests.integration.pipeline import consume_values
 
 # One column per supported PostgreSQL type. Values PostgreSQL accepts but Python cannot hold (BC dates,
 # 'infinity' timestamps, time '24:00:00') are not part of the golden rows: psycopg rejects them; NaN and
@@ -117,31 +115,9 @@ def _settings(isolated: Settings, source: str, target: str) -> Settings:
     return isolated.model_copy(update={"tables": [mapping]})
 
 
-def _consume(settings: Settings, topic: str, want: int, timeout_s: float = 90.0) -> list[bytes]:
+def _consume(settings: Settings, topic: str, want: int) -> list[bytes]:
     """The raw values of the first ``want`` non-tombstone records of a topic."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": settings.kafka.consumer_group,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "topic.metadata.refresh.interval.ms": 1000,
-        }
-    )
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and len(values) < want:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            raw = msg.value()
-            if raw:
-                values.append(raw)
-    finally:
-        consumer.close()
-    return values
+    return [v for v in consume_values(settings, topic, want) if v]
 
 
 def _latest_after_rows(events: list[ChangeEvent]) -> dict[int, dict[str, AttributeValue | None]]:

@@ -3,45 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer
 
 from bridge.config import Settings
 from bridge.initialize import initialize
 from connectors.debezium import topic_for, wait_until_streaming
 from examples.payments.generate import load_payments
-
-
-def _consume(
-    settings: Settings, topic: str, want: int, want_nulls: int, timeout_s: float = 60.0
-) -> list[dict[str, Any] | None]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": settings.kafka.consumer_group,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "topic.metadata.refresh.interval.ms": 1000,
-        }
-    )
-    consumer.subscribe([topic])
-    values: list[dict[str, Any] | None] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and (
-            len([v for v in values if v is not None]) < want or values.count(None) < want_nulls
-        ):
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            raw = msg.value()
-            values.append(json.loads(raw) if raw else None)
-    finally:
-        consumer.close()
-    return values
+from tests.integration.pipeline import consume_values
 
 
 def test_insert_update_delete_arrive_as_change_events(isolated: Settings) -> None:
@@ -58,7 +28,8 @@ def test_insert_update_delete_arrive_as_change_events(isolated: Settings) -> Non
             " principal_amount, interest_amount, payment_method, payment_status)"
             " VALUES (1000, 1, 999, 1, '2024-01-15', 123.45, 100.00, 23.45, 'ACH', 'Pending')"
         )
-    values = _consume(isolated, topic_for(isolated, "public.payments"), want=4, want_nulls=1)
+    raw = consume_values(isolated, topic_for(isolated, "public.payments"), want=4, want_nulls=1)
+    values: list[dict[str, Any] | None] = [json.loads(v) if v else None for v in raw]
     # Rows hash to different partitions: order across them is by LSN, not by arrival.
     events = sorted((v["payload"] for v in values if v is not None), key=lambda e: e["source"]["lsn"])
     assert [e["op"] for e in events] == ["u", "u", "d", "c"]

@@ -9,6 +9,7 @@ bookkeeping included.
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,7 @@ from bridge.rules import accepts
 from bridge.sink import DynamoSink
 from bridge.tables import ensure_table, table_spec
 from ops.stack import LocalStack
-from tests.model import BOOK, MAPPINGS, Store, batch_actions, deliveries, histories, make_rules, store_from_items
+from tests.model import BOOK, MAPPINGS, Item, Store, batch_actions, deliveries, histories, make_rules, store_from_items
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -50,7 +51,7 @@ def test_real_conditions_match_the_model(endpoint: DynamoSettings, mapping: str,
             for action, ok in zip(actions, predicted, strict=True):
                 if ok:
                     model[action.key] = dict(action.item)
-        items = client.scan(TableName=target, ConsistentRead=True)["Items"]
+        items = cast(list[Item], client.scan(TableName=target, ConsistentRead=True)["Items"])
         assert store_from_items(items, rules.mapper) == model
     finally:
         sink.close()
