@@ -167,7 +167,7 @@ class KeyAttribute(_Strict):
 
     name: str
     template: str
-    type: KeyType = "S"
+    type: Literal["S", "N"] = Field("S", description="S or N (binary keys are not supported)")
 
     @property
     def columns(self) -> list[str]:

@@ -136,11 +136,11 @@ class WriteRules:
         names = {"#pk": self.mapper.mapping.partition_key.name, "#src": self.book.source}
         values: dict[str, AttributeValue] = {":snap": {"S": SNAPSHOT}}
         if action.kind == SNAPSHOT:
-            expression = "attribute_not_exists(#pk) OR #src = :snap"
+            expression = "attribute_not_exists(#pk) OR attribute_not_exists(#src) OR #src = :snap"
         else:
             names["#lsn"] = self.book.lsn
             values[":lsn"] = {"N": str(action.lsn)}
-            expression = "attribute_not_exists(#pk) OR #src = :snap OR #lsn < :lsn"
+            expression = "attribute_not_exists(#pk) OR attribute_not_exists(#src) OR #src = :snap OR #lsn < :lsn"
         return {
             "ConditionExpression": expression,
             "ExpressionAttributeNames": names,
@@ -150,14 +150,14 @@ class WriteRules:
 
 def accepts(existing: dict[str, AttributeValue] | None, action: WriteAction, book: BookkeepingAttributes) -> bool:
     """The in-memory model of the write conditions: would DynamoDB accept ``action`` over ``existing``?"""
-    if existing is None:
+    if existing is None or book.source not in existing:  # absent, or not written by ddbridge
         return True
     if existing.get(book.source) == {"S": SNAPSHOT}:
         return True
     if action.kind == SNAPSHOT:
         return False
     stored = existing.get(book.lsn)
-    return stored is None or int(stored["N"]) < (action.lsn or 0)
+    return stored is not None and int(stored["N"]) < (action.lsn or 0)
 
 
 def coalesce(pairs: Iterable[tuple[WriteAction, T]]) -> list[tuple[WriteAction, T]]:

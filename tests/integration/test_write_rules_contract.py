@@ -58,3 +58,24 @@ def test_real_conditions_match_the_model(endpoint: DynamoSettings, mapping: str,
         for item in client.scan(TableName=target, ConsistentRead=True)["Items"]:
             key = {k.name: item[k.name] for k in rules.mapper.key_attributes}
             client.delete_item(TableName=target, Key=key)
+
+
+def test_items_not_written_by_ddbridge_are_overwritten_like_the_model(endpoint: DynamoSettings) -> None:
+    """Pre-existing items (no bookkeeping) are replaced by both write kinds, on the server as in the model."""
+    target = f"contract_foreign_{RUN}"
+    rules = make_rules(MAPPINGS["plain"].model_copy(update={"target": target}))
+    client = make_client(endpoint, max_attempts=1)
+    ensure_table(client, table_spec(rules.mapper.mapping))
+    sink = DynamoSink(client, rules, concurrency=2, retry_attempts=3, backoff_ms=10)
+    try:
+        for key in ("1", "2"):
+            client.put_item(TableName=target, Item={"Id": {"N": key}, "legacy": {"S": "x"}})
+        row1 = {"id": {"N": "1"}, "grp": {"N": "1"}, "d": {"S": "2024-01-01"}, "v": {"N": "5"}, "note": None}
+        row2 = {**row1, "id": {"N": "2"}}
+        cdc, snap = rules.cdc_put(row1, 7), rules.snapshot(row2)
+        foreign = {"Id": {"N": "1"}, "legacy": {"S": "x"}}
+        assert accepts(foreign, cdc, BOOK) and accepts(foreign, snap, BOOK)
+        assert [r.outcome for r in sink.write([cdc, snap])] == ["applied", "applied"]
+    finally:
+        sink.close()
+        client.delete_table(TableName=target)

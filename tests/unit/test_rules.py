@@ -240,7 +240,7 @@ def test_custom_bookkeeping_names() -> None:
 
 def test_snapshot_condition(rules: WriteRules) -> None:
     assert rules.condition(rules.snapshot(row())) == {
-        "ConditionExpression": "attribute_not_exists(#pk) OR #src = :snap",
+        "ConditionExpression": "attribute_not_exists(#pk) OR attribute_not_exists(#src) OR #src = :snap",
         "ExpressionAttributeNames": {"#pk": "Grp", "#src": "_src"},
         "ExpressionAttributeValues": {":snap": {"S": "snapshot"}},
     }
@@ -249,7 +249,7 @@ def test_snapshot_condition(rules: WriteRules) -> None:
 def test_cdc_condition(rules: WriteRules) -> None:
     [tomb] = rules.for_event(event("d", 123456789012, before=row()), NOW_S)
     assert rules.condition(tomb) == {
-        "ConditionExpression": "attribute_not_exists(#pk) OR #src = :snap OR #lsn < :lsn",
+        "ConditionExpression": "attribute_not_exists(#pk) OR attribute_not_exists(#src) OR #src = :snap OR #lsn < :lsn",
         "ExpressionAttributeNames": {"#pk": "Grp", "#src": "_src", "#lsn": "_lsn"},
         "ExpressionAttributeValues": {":snap": {"S": "snapshot"}, ":lsn": {"N": "123456789012"}},
     }
