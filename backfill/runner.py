@@ -195,8 +195,9 @@ class Backfill:
             plan = existing
             self._check_compatible(plan)
         else:
-            plan = store.create_plan(self._new_plan(migration_id, position))
-            if plan.created_at != self._created_at:
+            ours = self._new_plan(migration_id, position)
+            plan = store.create_plan(ours)
+            if plan is not ours:
                 self._check_compatible(plan)  # another process created it first
         return plan, store, store.load_ranges()
 
@@ -217,11 +218,8 @@ class Backfill:
                 "different mappings. Start a new migration, or pass --force if you know the change is harmless"
             )
 
-    _created_at = ""
-
     def _new_plan(self, migration_id: str, position: str | None) -> Plan:
         o = self.options
-        self._created_at = datetime.now(UTC).isoformat(timespec="microseconds")
         with connect(self.settings) as conn:
             columns = key_columns(conn, self.mapping)
             boundaries = compute_boundaries(conn, self.mapping, columns, o.segments * o.ranges_per_segment)
@@ -235,7 +233,7 @@ class Backfill:
                 start_date=o.start_date.isoformat() if o.start_date else None,
                 end_date=o.end_date.isoformat() if o.end_date else None,
                 fingerprint=fingerprint(self.mapping, o.start_date, o.end_date, o.segments),
-                created_at=self._created_at,
+                created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
                 stream_position=position,
             )
             plan.range_rows = [self._count(conn, plan, r) for r in range(plan.range_count)]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from bridge.config import DynamoSettings, TableMapping
+from bridge.config import TableMapping
 from bridge.errors import ConfigError, SchemaMismatchError
 
 if TYPE_CHECKING:
@@ -183,8 +183,3 @@ def enable_ttl(client: DynamoDBClient, table: str, attribute: str) -> bool:
             return False
         raise
     return True
-
-
-def dynamo_settings_summary(settings: DynamoSettings) -> str:
-    """Where DynamoDB calls go, for messages."""
-    return settings.endpoint_url or f"AWS {settings.region}"

@@ -123,12 +123,6 @@ class ConnectClient:
             raise ConnectorError(f"deleting {name}: {resp.status_code} {_message(resp)}")
         return True
 
-    def restart(self, name: str) -> None:
-        """Restart the connector and its failed tasks."""
-        resp = self._request("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
-        if resp.status_code not in (200, 202, 204):
-            raise ConnectorError(f"restarting {name}: {resp.status_code} {_message(resp)}")
-
 
 def _message(resp: requests.Response) -> str:
     try:
