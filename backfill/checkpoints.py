@@ -154,3 +154,31 @@ class MigrationStore:
                     "(another process is copying it?); stopped to avoid moving its checkpoint backwards"
                 ) from exc
             raise
+
+
+def all_migrations(client: DynamoDBClient, table: str) -> list[tuple[Plan, dict[int, RangeCheckpoint]]]:
+    """Every migration in the control table with its checkpoints, oldest first ([] without the table)."""
+    plans: dict[str, Plan] = {}
+    ranges: dict[str, dict[int, RangeCheckpoint]] = {}
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    try:
+        while True:
+            page = client.scan(**kwargs)
+            for item in page.get("Items", []):
+                pk, sk = item["pk"]["S"], item["sk"]["S"]
+                if not pk.startswith("migration#"):
+                    continue
+                if sk == "plan":
+                    plans[pk] = Plan.from_json(item["plan"]["S"])
+                elif sk.startswith("range#"):
+                    cp = RangeCheckpoint(**json.loads(item["state"]["S"]))
+                    ranges.setdefault(pk, {})[cp.index] = cp
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return []
+        raise
+    ordered = sorted(plans.items(), key=lambda entry: entry[1].created_at)
+    return [(plan, ranges.get(pk, {})) for pk, plan in ordered]

@@ -153,6 +153,23 @@ class StreamSettings(_Strict):
     )
 
 
+class ReconcileSettings(_Strict):
+    """``ddbridge validate`` and ``ddbridge reconcile``: what is checked and what passes."""
+
+    sample_size: int = Field(100, ge=0, description="rows compared field by field through GetItem")
+    gsi_queries: int = Field(20, ge=0, description="sampled queries per GSI")
+    latency_threshold_ms: float = Field(100.0, gt=0, description="p95 query latency that still passes")
+    max_error_rate: float = Field(0.001, ge=0, le=1, description="dead letters + backfill errors per source row")
+    in_flight_timeout_s: float = Field(120.0, ge=0, description="how long a difference may wait for the bridge")
+    confirm_rounds: int = Field(2, ge=1, description="re-checks after catch-up a difference must survive")
+    partition_rows: int = Field(50_000, ge=1000, description="rows per in-memory partition (the rest is on disk)")
+    scan_segments: int = Field(4, ge=1, le=64, description="parallel Scan segments")
+    report_differences: int = Field(50, ge=1, description="differences listed in the report")
+    max_candidates: int = Field(100_000, ge=1, description="differences kept for re-check and repair")
+    max_retained_wal_mb: int = Field(1024, ge=1, description="validate warns when the slot retains more WAL")
+    detail_limit: int = Field(20, ge=1, description="offending keys listed per check with --detailed-errors")
+
+
 class BookkeepingAttributes(_Strict):
     """Names of the attributes ddbridge adds to every item it writes."""
 
@@ -220,6 +237,7 @@ class TableMapping(_Strict):
     attribute_naming: Literal["pascal", "same"] = "pascal"
     attributes: dict[str, str] = Field(default_factory=dict, description="column -> attribute overrides")
     exclude_columns: list[str] = []
+    required_columns: list[str] = Field(default_factory=list, description="columns `validate` requires non-NULL")
     date_column: str | None = None
     gsis: list[GsiSettings] = []
 
@@ -295,6 +313,7 @@ class Settings(BaseSettings):
     migration: MigrationSettings = MigrationSettings()
     bookkeeping: BookkeepingAttributes = BookkeepingAttributes()
     stream: StreamSettings = StreamSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     stack: StackSettings = StackSettings()
     tables: list[TableMapping] = []
 

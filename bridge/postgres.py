@@ -73,12 +73,16 @@ def prepare_source(settings: Settings) -> list[SourcePreparation]:
                 ident, changed = "full", True
             done.append(SourcePreparation(mapping.source, ident, changed, pub))
         schema, _, table = settings.connect.heartbeat_table.rpartition(".")
+        heartbeat = sql.Identifier(schema or "public", table)
         conn.execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY, beat_at timestamptz NOT NULL)").format(
-                sql.Identifier(schema or "public", table)
+                heartbeat
             )
         )
-        tables = sql.SQL(", ").join(qualified(m) for m in settings.tables)
+        # The heartbeat table is published (not captured: table.include.list leaves it out) so that on a
+        # quiet source Debezium still receives WAL, advances its offsets and lets the slot's
+        # confirmed_flush_lsn move: the reconciler's catch-up check and WAL retention depend on it.
+        tables = sql.SQL(", ").join([qualified(m) for m in settings.tables] + [heartbeat])
         exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (pub,)).fetchone()
         if exists:
             conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(pub), tables))

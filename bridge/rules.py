@@ -147,6 +147,28 @@ class WriteRules:
             "ExpressionAttributeValues": values,
         }
 
+    def unchanged_since(self, observed: dict[str, AttributeValue] | None) -> dict[str, Any]:
+        """A condition that holds only while the item is still the version ``observed`` (None: still
+        absent), judged by its bookkeeping. The reconciler's repairs use it so that a write the bridge
+        made after the observation is never overwritten."""
+        names = {"#pk": self.mapper.mapping.partition_key.name}
+        if observed is None:
+            return {"ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": names}
+        names.update({"#src": self.book.source, "#lsn": self.book.lsn})
+        values: dict[str, AttributeValue] = {}
+        parts = ["attribute_exists(#pk)"]
+        for placeholder, name in ((":src", self.book.source), (":lsn", self.book.lsn)):
+            attribute = "#" + placeholder[1:]
+            if name in observed:
+                parts.append(f"{attribute} = {placeholder}")
+                values[placeholder] = observed[name]
+            else:
+                parts.append(f"attribute_not_exists({attribute})")
+        condition: dict[str, Any] = {"ConditionExpression": " AND ".join(parts), "ExpressionAttributeNames": names}
+        if values:
+            condition["ExpressionAttributeValues"] = values
+        return condition
+
 
 def accepts(existing: dict[str, AttributeValue] | None, action: WriteAction, book: BookkeepingAttributes) -> bool:
     """The in-memory model of the write conditions: would DynamoDB accept ``action`` over ``existing``?"""

@@ -122,12 +122,13 @@ class DynamoSink:
         exc = state.outcome.exception() if state.outcome else None
         metrics.RETRIES.labels(_cause(exc) if exc else "unknown").inc()
 
-    def put(self, action: WriteAction) -> WriteResult:
-        """One conditional PutItem with retries of transient failures."""
+    def put(self, action: WriteAction, condition: dict[str, Any] | None = None) -> WriteResult:
+        """One conditional PutItem with retries of transient failures; ``condition`` replaces the write
+        rules' condition (the reconciler's repairs expect an exact observed version instead)."""
         too_big = oversize_reason(action)
         if too_big:
             return WriteResult(action, "dead", too_big)
-        request = {"TableName": self.table, "Item": action.item, **self.rules.condition(action)}
+        request = {"TableName": self.table, "Item": action.item, **(condition or self.rules.condition(action))}
         started = time.perf_counter()
         try:
             for attempt in Retrying(

@@ -62,6 +62,7 @@ def test_init_prepares_source_and_registers_connector(isolated: Settings) -> Non
     from bridge.postgres import connect
     from connectors.debezium import wait_until_streaming
     from examples.payments.generate import load_payments
+    from tests.integration.pipeline import wait_until
 
     load_payments(isolated.source.dsn.get_secret_value(), rows=10)
     with connect(isolated) as conn:  # start from DEFAULT so init has something to fix
@@ -77,5 +78,19 @@ def test_init_prepares_source_and_registers_connector(isolated: Settings) -> Non
             "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s",
             (isolated.connect.publication_name,),
         ).fetchall()
-    assert tables == [("public.payments",)]
+    assert sorted(tables) == [("public.ddbridge_heartbeat",), ("public.payments",)]
+    # On a quiet source the slot still advances (heartbeats go through the publication): the
+    # reconciler's catch-up check and bounded WAL retention depend on it.
+    with connect(isolated) as conn:
+        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        assert row is not None
+
+        def flushed() -> bool:
+            done = conn.execute(
+                "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                (row[0], isolated.connect.slot_name),
+            ).fetchone()
+            return bool(done and done[0])
+
+        wait_until(flushed, 60, "the replication slot to confirm a position past an idle moment")
     assert initialize(isolated)["connector"]["created"] is False

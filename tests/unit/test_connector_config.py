@@ -16,7 +16,7 @@ def test_template_is_filled_from_settings() -> None:
     assert config["snapshot.mode"] == "no_data"
     assert config["table.include.list"] == "public\\.payments"
     assert config["slot.name"] == "ddbridge_slot"
-    assert config["publication.autocreate.mode"] == "filtered"
+    assert config["publication.autocreate.mode"] == "disabled"  # init owns the publication (+ heartbeat table)
     assert config["value.converter.schemas.enable"] == "true"
     assert config["time.precision.mode"] == "adaptive"
     assert "ddbridge_heartbeat" in config["heartbeat.action.query"]

@@ -1,0 +1,165 @@
+"""The source table as the reconciler reads it: a whole-table COPY in one snapshot, rows fetched by
+primary key, random samples, all turned into items by the shared codec and mapping."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from backfill.plan import KeyColumn, key_columns, key_literal, row_key
+from bridge import pgrows
+from bridge.codec import CodecError, from_python, scalar_text
+from bridge.config import Settings, TableMapping
+from bridge.mapping import ItemKey, Row, RowMapper
+from bridge.postgres import connect
+from reconcile.canonical import Item, KeyTexts
+
+Connection = psycopg.Connection[Any]
+FETCH_BATCH = 500
+
+
+def key_tuple(key: ItemKey) -> KeyTexts:
+    """An ItemKey as the text tuple the reconciler matches on."""
+    return tuple(text for _, _, text in key.parts)
+
+
+class SourceTable:
+    """One mapped source table, read through the shared codec."""
+
+    def __init__(self, settings: Settings, mapping: TableMapping) -> None:
+        self.settings = settings
+        self.mapping = mapping
+        self.mapper = RowMapper(mapping)
+        self.table = sql.Identifier(mapping.schema_name, mapping.table_name)
+        self.columns: list[str] = []
+        self.types: list[str] = []
+        self.keys: list[KeyColumn] = []
+
+    def connect(self) -> Connection:
+        """A configured connection (json as text); loads the column list on first use."""
+        conn = connect(self.settings)
+        pgrows.configure(conn)
+        if not self.columns:
+            types = pgrows.column_types(conn, self.mapping.schema_name, self.mapping.table_name)
+            self.columns, self.types = list(types), list(types.values())
+            self.keys = key_columns(conn, self.mapping)
+        return conn
+
+    def _select(self) -> sql.Composable:
+        return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, self.columns)), self.table)
+
+    def row(self, record: Sequence[Any]) -> Row:
+        """A fetched record as a codec row (CodecError names the column)."""
+        return pgrows.to_row(self.columns, self.types, record)
+
+    def item(self, row: Row) -> tuple[KeyTexts, Item]:
+        """The item key and the item a row must be in DynamoDB."""
+        key, item = self.mapper.item(row)
+        return key_tuple(key), item
+
+    def key_only(self, record: Sequence[Any]) -> tuple[KeyTexts, tuple[str, ...]]:
+        """The item key and primary key of a record, encoding only the key columns."""
+        by_name = dict(zip(self.columns, zip(self.types, record, strict=True), strict=True))
+        row: Row = {}
+        for column in self.mapping.key_columns():
+            pg_type, value = by_name[column]
+            try:
+                row[column] = from_python(pg_type, value)
+            except CodecError as exc:
+                raise CodecError(exc.reason, column) from exc
+        return key_tuple(self.mapper.key(row)), self.primary_key(row)
+
+    def primary_key(self, row: Row) -> tuple[str, ...]:
+        """The row's primary-key values as text (castable back by ``fetch``)."""
+        return tuple(scalar_text(v) if (v := row.get(c)) is not None else "" for c in self.mapping.primary_key)
+
+    def copy_all(self, conn: Connection, on_record: Callable[[Sequence[Any]], None]) -> str:
+        """Stream every row (one REPEATABLE READ snapshot, COPY); returns the WAL position of the snapshot."""
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+            cur = conn.cursor()
+            cur.execute(sql.Composed([self._select(), sql.SQL(" LIMIT 0")]))
+            oids = [d.type_code for d in cur.description or []]
+            with cur.copy(sql.SQL("COPY ({}) TO STDOUT").format(self._select())) as copy:
+                copy.set_types(oids)
+                for record in copy.rows():
+                    on_record(record)
+        return str(row[0]) if row else ""
+
+    def count(self, conn: Connection) -> int:
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()
+        return int(row[0]) if row else 0
+
+    def fetch(self, conn: Connection, pks: Sequence[Sequence[str]]) -> tuple[str, list[tuple[Any, ...]]]:
+        """Rows by primary key (text values) in one snapshot; returns (WAL position, records)."""
+        records: list[tuple[Any, ...]] = []
+        wanted = list(dict.fromkeys(tuple(pk) for pk in pks))
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+            for start in range(0, len(wanted), FETCH_BATCH):
+                chunk = wanted[start : start + FETCH_BATCH]
+                values = sql.SQL(", ").join([key_literal(self.keys)] * len(chunk))
+                query = sql.SQL("{} WHERE {} IN ({})").format(self._select(), row_key(self.keys), values)
+                records += conn.execute(query, [v for pk in chunk for v in pk]).fetchall()
+        return (str(row[0]) if row else ""), records
+
+    def sample(self, conn: Connection, size: int) -> list[tuple[Any, ...]]:
+        """``size`` random rows."""
+        if size <= 0:
+            return []
+        query = sql.SQL("{} ORDER BY random() LIMIT {}").format(self._select(), sql.Literal(size))
+        return conn.execute(query).fetchall()
+
+    def where_equal(self, conn: Connection, columns: dict[str, Any], limit: int) -> list[tuple[Any, ...]]:
+        """Rows whose columns equal the given (Python) values, at most ``limit``."""
+        condition = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
+        query = sql.SQL("{} WHERE {} LIMIT {}").format(self._select(), condition, sql.Literal(limit))
+        return conn.execute(query, list(columns.values())).fetchall()
+
+    # -- from an item back to its row ----------------------------------------------------------
+
+    def primary_key_of_item(self, key: KeyTexts, item: Item | None) -> tuple[str, ...] | None:
+        """The primary key of the row an item stands for: from its attributes, else parsed from the
+        key templates; None when neither says."""
+        values: dict[str, str] = {}
+        if item:
+            for column in self.mapping.primary_key:
+                attribute = item.get(self.mapper.attribute(column))
+                if attribute is not None:
+                    values[column] = scalar_text(attribute)
+        for spec, text in zip(self.mapper.key_attributes, key, strict=True):
+            for column, parsed in template_values(spec.template, text).items():
+                values.setdefault(column, parsed)
+        if not all(c in values for c in self.mapping.primary_key):
+            return None
+        return tuple(values[c] for c in self.mapping.primary_key)
+
+
+def template_values(template: str, text: str) -> dict[str, str]:
+    """The column values a key template produced ``text`` from (first match; {} if it does not fit)."""
+    pattern = ""
+    names: list[str] = []
+    for literal, name in re.findall(r"([^{]*)(?:\{(\w+)\})?", template):
+        pattern += re.escape(literal)
+        if name:
+            if name in names:
+                pattern += f"(?P={name})"
+            else:
+                names.append(name)
+                pattern += f"(?P<{name}>.*?)"
+    match = re.fullmatch(pattern, text)
+    return {k: v for k, v in match.groupdict().items()} if match else {}
+
+
+def attribute_columns(mapper: RowMapper, columns: Sequence[str], attribute: str) -> list[str]:
+    """The source columns an attribute is built from (a key template's columns, or one column)."""
+    for spec in mapper.key_attributes:
+        if spec.name == attribute:
+            return list(spec.columns)
+    return [c for c in columns if mapper.attribute(c) == attribute and c not in mapper.excluded]

@@ -1,0 +1,75 @@
+"""The DynamoDB side as the reconciler reads it: a parallel, strongly consistent Scan and batched
+strongly consistent GetItems."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, cast
+
+from bridge.codec import AttributeValue
+from reconcile.canonical import Item, KeyTexts
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+GET_BATCH = 100  # BatchGetItem's limit
+
+
+def scan(
+    client: DynamoDBClient,
+    table: str,
+    segments: int,
+    on_page: Callable[[list[Item]], None],
+    **extra: Any,
+) -> int:
+    """Scan the whole table in ``segments`` parallel segments; ``on_page`` gets each page (from
+    several threads). Returns the number of items read."""
+
+    def segment(index: int) -> int:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "ConsistentRead": True,
+            "Segment": index,
+            "TotalSegments": segments,
+            **extra,
+        }
+        count = 0
+        while True:
+            page = client.scan(**kwargs)
+            items: list[Item] = page.get("Items", [])  # type: ignore[assignment]
+            count += len(items)
+            on_page(items)
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="ddbridge-scan") as pool:
+        return sum(pool.map(segment, range(segments)))
+
+
+def key_map(names: Sequence[str], types: Sequence[str], key: KeyTexts) -> dict[str, AttributeValue]:
+    """A key tuple in DynamoDB's wire form."""
+    return {name: {type_: text} for name, type_, text in zip(names, types, key, strict=True)}
+
+
+def get_items(
+    client: DynamoDBClient, table: str, names: Sequence[str], types: Sequence[str], keys: Sequence[KeyTexts]
+) -> dict[KeyTexts, Item]:
+    """Strongly consistent reads of many keys (BatchGetItem, unprocessed keys retried)."""
+    found: dict[KeyTexts, Item] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), GET_BATCH):
+        chunk = unique[start : start + GET_BATCH]
+        request: dict[str, Any] = {table: {"Keys": [key_map(names, types, k) for k in chunk], "ConsistentRead": True}}
+        delay = 0.05
+        while request:
+            resp = client.batch_get_item(RequestItems=request)
+            for item in resp.get("Responses", {}).get(table, []):
+                found[tuple(str(next(iter(item[n].values()))) for n in names)] = cast(Item, item)
+            request = dict(resp.get("UnprocessedKeys") or {})
+            if request:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+    return found
