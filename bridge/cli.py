@@ -32,10 +32,12 @@ stack_app = typer.Typer(
 connector_app = typer.Typer(help="The Debezium connector, through the Kafka Connect REST API.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 example_app = typer.Typer(help="The payments example data set.", no_args_is_help=True)
+tombstones_app = typer.Typer(help="Delete markers left by deletes (the anti-resurrection guard).", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(connector_app, name="connector")
 app.add_typer(config_app, name="config")
 app.add_typer(example_app, name="example")
+app.add_typer(tombstones_app, name="tombstones")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -452,6 +454,40 @@ def monitor(
 # -- validate / reconcile / tombstones -----------------------------------------------------------
 
 
+@app.command("validate")
+def validate_cmd(
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
+    start_date: DateOpt = None,
+    end_date: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Count rows whose date_column is on/before this day.")
+    ] = None,
+    detailed_errors: Annotated[
+        bool, typer.Option("--detailed-errors", help="List the offending keys of each failed check (bounded).")
+    ] = False,
+) -> None:
+    """Pre-flight checks of the source, the target and the pipeline; exit 1 if any fails.
+
+    Source: row count, NULL key/required columns, duplicate item keys, unstorable values and items
+    over 400 KB (every row through the codec), date range, replica identity, wal_level, publication,
+    slot health. Target: table and GSIs ACTIVE with the mapping's keys. Pipeline: Kafka, topics,
+    connector and task RUNNING, consumer lag. What `init` creates shows as todo until it has run.
+    """
+    from reconcile.cli import run_validate
+    from reconcile.validate import ValidateOptions
+
+    settings = run(state.settings)
+    options = ValidateOptions(
+        table=table,
+        start_date=start_date.date() if start_date else None,
+        end_date=end_date.date() if end_date else None,
+    )
+    checks = run(
+        lambda: run_validate(settings, options, detailed=detailed_errors, json_output=state.json_output, say=say)
+    )
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
 @app.command("reconcile")
 def reconcile_cmd(
     table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
@@ -483,6 +519,33 @@ def reconcile_cmd(
     result = run(lambda: run_reconcile(settings, options, reports=report or [], json_output=state.json_output, say=say))
     if not result.ok:
         raise typer.Exit(1)
+
+
+@tombstones_app.command("purge")
+def tombstones_purge(
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Purge although a backfill of the table is recorded as in progress.")
+    ] = False,
+) -> None:
+    """Delete tombstones past their grace (migration.tombstone_grace_days), never during a backfill.
+
+    Run it after cutover of reads (readers must treat `_deleted` items as absent until then). Each
+    delete is conditional on the item still being that tombstone.
+    """
+    from reconcile.tombstones import purge
+
+    settings = run(state.settings)
+    result = run(lambda: purge(settings, table, dry_run=dry_run, force=force))
+    verb = "would delete" if dry_run else "deleted"
+    emit(
+        asdict(result),
+        lambda: say(
+            f"{result.table}: {result.tombstones:,} tombstones; {verb} {result.purged:,} past their grace, "
+            f"{result.not_due:,} still within it, {result.changed:,} changed meanwhile (kept)"
+        ),
+    )
 
 
 # -- example data ------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Terminal side of ``validate``, ``reconcile`` and ``tombstones purge``: progress, reports, output."""
+"""Terminal side of ``validate`` and ``reconcile``: progress, reports, output."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from bridge.config import Settings
 from reconcile.reconciler import ReconcileOptions, Report, reconcile
 from reconcile.report import print_report, to_dict, write_report
 from reconcile.source import SourceTable
+from reconcile.validate import Check, ValidateOptions, validate
 
 
 def run_reconcile(
@@ -58,8 +60,56 @@ def run_reconcile(
     if json_output:
         print(json.dumps(to_dict(report, limit), indent=2, ensure_ascii=False))
     else:
-        print_report(report, Console(), limit)
+        print_report(report, Console(soft_wrap=True), limit)
     for path in reports:
         write_report(report, path, limit)
         say(f"report written to {path}")
     return report
+
+
+VALIDATE_MARKS = {"pass": "✅", "fail": "❌", "warn": "⚠️ ", "todo": "⏳"}
+
+
+def run_validate(
+    settings: Settings, options: ValidateOptions, *, detailed: bool, json_output: bool, say: Callable[[str], None]
+) -> list[Check]:
+    """Run the checks with a progress bar over the row pass, then print one line per check."""
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("checking rows"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=json_output or not console.is_terminal,
+    )
+    task = progress.add_task("rows", total=None)
+    with progress:
+        checks = validate(settings, options, on_progress=lambda n: progress.update(task, advance=n))
+    if json_output:
+        print(json.dumps([asdict(c) for c in checks], indent=2, ensure_ascii=False))
+        return checks
+    out = Console(soft_wrap=True)
+    for check in checks:
+        out.print(f"{VALIDATE_MARKS[check.status]} {check.group:<8} {check.figure}", highlight=False, markup=False)
+        if check.hint and check.status != "pass":
+            out.print(f"            -> {check.hint}", highlight=False, markup=False)
+        if check.offenders:
+            if detailed:
+                for offender in check.offenders:
+                    out.print(f"            - {offender}", highlight=False, markup=False)
+            else:
+                out.print(
+                    f"            ({len(check.offenders)}+ offending keys: --detailed-errors lists them)",
+                    highlight=False,
+                    markup=False,
+                )
+    failed = sum(1 for c in checks if c.status == "fail")
+    todo = sum(1 for c in checks if c.status == "todo")
+    if failed:
+        say(f"[red]{failed} check(s) failed[/]: fix them before migrating")
+    elif todo:
+        say(f"[green]ready for `ddbridge init`[/] ({todo} item(s) it will create)")
+    else:
+        say("[green]all checks passed[/]")
+    return checks

@@ -1,0 +1,460 @@
+"""``ddbridge validate``: pre-flight checks of the source, the target and the pipeline.
+
+Each check gives one line: pass / fail / warn / todo and a figure. *todo* marks what ``ddbridge
+init`` creates, while nothing is initialised yet; once it is (a slot, a connector or the control
+table exists), a missing piece is a failure.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from backfill.plan import date_filter
+from bridge.codec import CodecError
+from bridge.config import Settings, TableMapping
+from bridge.dynamo import make_client
+from bridge.errors import DdbridgeError
+from bridge.postgres import replica_identity
+from bridge.sink import MAX_ITEM_BYTES, item_size
+from bridge.tables import describe_differences, table_spec
+from connectors.debezium import ConnectClient, topic_for
+from reconcile.catchup import CatchUp
+from reconcile.source import SourceTable
+from reconcile.spill import Spill, partitions_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Status = Literal["pass", "fail", "warn", "todo"]
+Group = Literal["source", "target", "pipeline"]
+
+
+@dataclass
+class Check:
+    """One pre-flight check."""
+
+    group: Group
+    name: str
+    status: Status
+    figure: str
+    hint: str = ""
+    offenders: list[str] = field(default_factory=list)
+
+
+class Checks:
+    """Collects checks; ``todo`` becomes ``fail`` once the migration is initialised."""
+
+    def __init__(self, initialized: bool, limit: int) -> None:
+        self.items: list[Check] = []
+        self.initialized = initialized
+        self.limit = limit
+
+    def add(self, group: Group, name: str, status: Status, figure: str, hint: str = "", offenders: Any = ()) -> None:
+        if status == "todo" and self.initialized:
+            status = "fail"
+        self.items.append(Check(group, name, status, figure, hint, list(offenders)[: self.limit]))
+
+    @property
+    def failed(self) -> bool:
+        return any(c.status == "fail" for c in self.items)
+
+
+@dataclass
+class ValidateOptions:
+    table: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+def validate(
+    settings: Settings, options: ValidateOptions, on_progress: Callable[[int], None] = lambda _: None
+) -> list[Check]:
+    """Run every check of one mapped table; never raises for a failing check."""
+    mapping = settings.mapping(options.table)
+    client = make_client(settings.dynamodb, max_attempts=3)
+    checks = Checks(_initialized(settings, mapping, client), settings.reconcile.detail_limit)
+    _source_checks(settings, mapping, options, checks, on_progress)
+    _target_checks(settings, mapping, client, checks)
+    _pipeline_checks(settings, mapping, checks)
+    return checks.items
+
+
+def _initialized(settings: Settings, mapping: TableMapping, client: DynamoDBClient) -> bool:
+    """Has `ddbridge init` run (a slot, a connector or the control table exists)?"""
+    try:
+        if CatchUp(settings, mapping).stream_exists():
+            return True
+    except DdbridgeError:
+        pass
+    try:
+        client.describe_table(TableName=settings.dynamodb.control_table)
+        return True
+    except (ClientError, BotoCoreError):
+        return False
+
+
+# -- source --------------------------------------------------------------------------------------
+
+
+def _source_checks(
+    settings: Settings,
+    mapping: TableMapping,
+    options: ValidateOptions,
+    checks: Checks,
+    on_progress: Callable[[int], None],
+) -> None:
+    source = SourceTable(settings, mapping)
+    try:
+        conn = source.connect()
+    except DdbridgeError as exc:
+        checks.add("source", "source table", "fail", str(exc).splitlines()[0], "fix source.dsn or the mapping")
+        return
+    with conn:
+        table = source.table
+        total = _one(conn, sql.SQL("SELECT count(*) FROM {}").format(table))
+        figure = f"Total rows: {total:,}"
+        if options.start_date or options.end_date:
+            where, params = date_filter(settings, mapping, options.start_date, options.end_date)
+            in_range = _one(conn, sql.SQL("SELECT count(*) FROM {} WHERE TRUE").format(table) + where, params)
+            figure += f" ({in_range:,} from {options.start_date or '…'} to {options.end_date or '…'})"
+        checks.add("source", "row count", "pass", figure)
+        _null_checks(source, conn, checks)
+        _row_pass(source, conn, total, checks, on_progress)
+        if mapping.date_column:
+            _date_check(source, conn, checks)
+        _replica_identity_check(settings, mapping, source, conn, checks)
+        wal = _one(conn, sql.SQL("SHOW wal_level"))
+        checks.add(
+            "source",
+            "wal_level",
+            "pass" if wal == "logical" else "fail",
+            f"wal_level = {wal}",
+            "" if wal == "logical" else "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL",
+        )
+        _publication_check(settings, mapping, conn, checks)
+        _slot_check(settings, conn, checks)
+
+
+def _one(conn: Any, query: sql.Composable, params: Sequence[Any] = ()) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+def _null_checks(source: SourceTable, conn: Any, checks: Checks) -> None:
+    mapping = source.mapping
+    columns = list(dict.fromkeys(mapping.key_columns() + mapping.required_columns))
+    pk = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in mapping.primary_key)
+    for column in columns:
+        ident = sql.Identifier(column)
+        count = _one(conn, sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(source.table, ident))
+        offenders = []
+        if count:
+            rows = conn.execute(
+                sql.SQL("SELECT {} FROM {} WHERE {} IS NULL LIMIT {}").format(
+                    pk, source.table, ident, sql.Literal(checks.limit)
+                )
+            ).fetchall()
+            offenders = [_pk_text(mapping, r) for r in rows]
+        role = "key" if column in mapping.key_columns() else "required"
+        checks.add(
+            "source",
+            f"NULL {column}",
+            "fail" if count else "pass",
+            f"No NULL {source.mapper.attribute(column)} found" if not count else f"{count:,} rows with NULL {column}",
+            f"{column} is a {role} column of the DynamoDB item: fix those rows"
+            + (" or the key template" if role == "key" else " or drop it from required_columns")
+            if count
+            else "",
+            offenders,
+        )
+
+
+def _pk_text(mapping: TableMapping, values: Sequence[Any]) -> str:
+    return ", ".join(f"{c}={v}" for c, v in zip(mapping.primary_key, values, strict=True))
+
+
+def _row_pass(source: SourceTable, conn: Any, total: int, checks: Checks, on_progress: Callable[[int], None]) -> None:
+    """Every row through the codec: unstorable values, items over 400 KB, duplicate item keys."""
+    mapping = source.mapping
+    unstorable: list[str] = []
+    too_big: list[str] = []
+    counts = {"unstorable": 0, "too_big": 0, "duplicates": 0}
+    with tempfile.TemporaryDirectory(prefix="ddbridge-validate-") as tmp:
+        keys = Spill(Path(tmp), "keys", partitions_for(total, 200_000))
+
+        def on_record(record: Sequence[Any]) -> None:
+            pk = ", ".join(f"{c}={v}" for c, v in zip(source.columns, record, strict=True) if c in mapping.primary_key)
+            try:
+                key, item = source.item(source.row(record))
+            except CodecError as exc:
+                counts["unstorable"] += 1
+                if len(unstorable) < checks.limit:
+                    unstorable.append(f"{pk}: {exc}")
+                return
+            size = item_size(item)
+            if size > MAX_ITEM_BYTES:
+                counts["too_big"] += 1
+                if len(too_big) < checks.limit:
+                    too_big.append(f"{pk}: about {size:,} bytes")
+            keys.add(key, (key, pk))
+            if keys.count % 5000 == 0:
+                on_progress(5000)
+
+        source.copy_all(conn, on_record)
+        keys.close()
+        duplicates: list[str] = []
+        for index in range(keys.partitions):
+            seen: dict[tuple[str, ...], str] = {}
+            for key, pk in keys.read(index):
+                first = seen.setdefault(key, pk)
+                if first != pk:
+                    counts["duplicates"] += 1
+                    if len(duplicates) < checks.limit:
+                        names = [s.name for s in source.mapper.key_attributes]
+                        text = ", ".join(f"{n}={v}" for n, v in zip(names, key, strict=True))
+                        duplicates.append(f"{text}: rows ({first}) and ({pk})")
+    checks.add(
+        "source",
+        "duplicate item keys",
+        "fail" if counts["duplicates"] else "pass",
+        f"{counts['duplicates']:,} rows share an item key" if counts["duplicates"] else "No duplicate item keys found",
+        "two rows would overwrite one item: make the key templates unique (include every primary-key column "
+        "with separators that cannot occur in the values)"
+        if counts["duplicates"]
+        else "",
+        duplicates,
+    )
+    checks.add(
+        "source",
+        "storable values",
+        "fail" if counts["unstorable"] else "pass",
+        f"{counts['unstorable']:,} rows have values DynamoDB cannot hold exactly"
+        if counts["unstorable"]
+        else "Every value fits DynamoDB",
+        "fix the values, exclude the column (exclude_columns) or cast it in a view" if counts["unstorable"] else "",
+        unstorable,
+    )
+    checks.add(
+        "source",
+        "item size",
+        "fail" if counts["too_big"] else "pass",
+        f"{counts['too_big']:,} rows exceed DynamoDB's 400 KB item limit"
+        if counts["too_big"]
+        else "Every item is under 400 KB",
+        "exclude large columns (exclude_columns) or move them to S3" if counts["too_big"] else "",
+        too_big,
+    )
+
+
+def _date_check(source: SourceTable, conn: Any, checks: Checks) -> None:
+    column = sql.Identifier(source.mapping.date_column or "")
+    row = conn.execute(
+        sql.SQL("SELECT min({c})::text, max({c})::text, count(*) FILTER (WHERE {c} > now()) FROM {t}").format(
+            c=column, t=source.table
+        )
+    ).fetchone()
+    low, high, future = row if row else (None, None, 0)
+    checks.add(
+        "source",
+        "date range",
+        "warn" if future else "pass",
+        f"{source.mapping.date_column} from {low} to {high}" + (f", {future:,} in the future" if future else ""),
+        "future dates are copied like any other; check they are expected (scheduled payments?)" if future else "",
+    )
+
+
+def _replica_identity_check(
+    settings: Settings, mapping: TableMapping, source: SourceTable, conn: Any, checks: Checks
+) -> None:
+    ident = replica_identity(conn, mapping)
+    if mapping.has_derived_key():
+        ok = ident == "full"
+        checks.add(
+            "source",
+            "replica identity",
+            "pass" if ok else "todo",
+            f"REPLICA IDENTITY {ident.upper()}" + ("" if ok else " (the item key uses non-key columns: needs FULL)"),
+            "" if ok else f"ALTER TABLE {mapping.source} REPLICA IDENTITY FULL (`ddbridge init` does it)",
+        )
+        return
+    toastable = [
+        c for c, t in zip(source.columns, source.types, strict=True) if t in ("TEXT", "JSONB", "JSON", "BYTEA")
+    ]
+    warn = ident != "full" and bool(toastable)
+    checks.add(
+        "source",
+        "replica identity",
+        "warn" if warn else "pass",
+        f"REPLICA IDENTITY {ident.upper()}",
+        f"unchanged large values of {toastable} arrive as placeholders without FULL and go to the dead-letter "
+        f"topic: consider ALTER TABLE {mapping.source} REPLICA IDENTITY FULL"
+        if warn
+        else "",
+    )
+
+
+def _publication_check(settings: Settings, mapping: TableMapping, conn: Any, checks: Checks) -> None:
+    pub = settings.connect.publication_name
+    tables = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s", (pub,)
+        ).fetchall()
+    ]
+    exists = _one(conn, sql.SQL("SELECT count(*) FROM pg_publication WHERE pubname = %s"), (pub,))
+    if not exists:
+        checks.add("source", "publication", "todo", f"publication {pub} does not exist", "`ddbridge init` creates it")
+    elif mapping.source not in tables:
+        checks.add(
+            "source",
+            "publication",
+            "fail",
+            f"publication {pub} does not include {mapping.source}",
+            "run `ddbridge init` (it sets the publication's tables)",
+        )
+    else:
+        checks.add("source", "publication", "pass", f"publication {pub} includes {mapping.source}")
+
+
+def _slot_check(settings: Settings, conn: Any, checks: Checks) -> None:
+    slot = settings.connect.slot_name
+    row = conn.execute(
+        "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots "
+        "WHERE slot_name = %s",
+        (slot,),
+    ).fetchone()
+    if row is None:
+        checks.add("source", "replication slot", "todo", f"slot {slot} does not exist", "the connector creates it")
+        return
+    active, retained = bool(row[0]), int(row[1] or 0)
+    limit = settings.reconcile.max_retained_wal_mb * 1024 * 1024
+    figure = f"slot {slot} {'active' if active else 'INACTIVE'}, retaining {retained / 1024 / 1024:,.1f} MB of WAL"
+    if not active:
+        status: Status = "fail"
+        hint = "nothing is reading the slot and PostgreSQL keeps all WAL: check `ddbridge connector status`"
+    elif retained > limit:
+        status, hint = "warn", "WAL is piling up: is the connector keeping up? (see the troubleshooting guide)"
+    else:
+        status, hint = "pass", ""
+    checks.add("source", "replication slot", status, figure, hint)
+
+
+# -- target --------------------------------------------------------------------------------------
+
+
+def _target_checks(settings: Settings, mapping: TableMapping, client: DynamoDBClient, checks: Checks) -> None:
+    spec = table_spec(mapping, settings.bookkeeping.ttl)
+    try:
+        table = client.describe_table(TableName=mapping.target)["Table"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            checks.add("target", "table", "fail", f"DescribeTable {mapping.target}: {exc}", "check dynamodb settings")
+            return
+        checks.add("target", "table", "todo", f"DynamoDB table {mapping.target} does not exist", "`ddbridge init`")
+        return
+    except BotoCoreError as exc:
+        checks.add("target", "table", "fail", f"DynamoDB unreachable: {exc}", "check dynamodb.endpoint_url/region")
+        return
+    status = table.get("TableStatus", "?")
+    gsis = table.get("GlobalSecondaryIndexes", [])
+    checks.add(
+        "target",
+        "table",
+        "pass" if status == "ACTIVE" else "fail",
+        f"DynamoDB table {mapping.target} {status} with {len(gsis)} GSIs",
+        "" if status == "ACTIVE" else "wait until the table is ACTIVE",
+    )
+    diffs = describe_differences(spec, dict(table))
+    key_diffs = [d for d in diffs if not d.startswith("GSI")]
+    checks.add(
+        "target",
+        "key schema",
+        "fail" if key_diffs else "pass",
+        "; ".join(key_diffs) or "Key schema matches the mapping " + ", ".join(f"{a} ({k})" for a, k in spec.keys),
+        "the table cannot hold this mapping: recreate it (`ddbridge init` on a new table name)" if key_diffs else "",
+    )
+    by_name = {g["IndexName"]: g for g in gsis}
+    for gsi in spec.gsis:
+        problems = [d for d in diffs if d.startswith(f"GSI {gsi.name} ")]
+        state = by_name.get(gsi.name, {}).get("IndexStatus", "MISSING")
+        if state != "ACTIVE" and gsi.name in by_name:
+            problems.append(f"GSI {gsi.name} is {state}")
+        keys = ", ".join(f"{a} ({k})" for a, k in gsi.keys)
+        checks.add(
+            "target",
+            f"GSI {gsi.name}",
+            "fail" if problems else "pass",
+            "; ".join(problems) or f"GSI {gsi.name} ACTIVE, keys {keys}, projection {gsi.projection}",
+            "queries through this index would fail or miss items: fix or wait for it" if problems else "",
+        )
+    for extra in [
+        d for d in diffs if d.startswith("GSI") and not any(d.startswith(f"GSI {g.name} ") for g in spec.gsis)
+    ]:
+        checks.add("target", "GSI", "warn", extra, "an index not in the mapping is not checked by reconcile")
+    try:
+        client.describe_table(TableName=settings.dynamodb.control_table)
+        checks.add("target", "control table", "pass", f"control table {settings.dynamodb.control_table} exists")
+    except ClientError:
+        checks.add(
+            "target", "control table", "todo", f"control table {settings.dynamodb.control_table} missing", "`init`"
+        )
+
+
+# -- pipeline ------------------------------------------------------------------------------------
+
+
+def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    try:
+        topics = set(admin.list_topics(timeout=10).topics)
+        checks.add("pipeline", "kafka", "pass", f"Kafka reachable at {settings.kafka.bootstrap_servers}")
+    except KafkaException as exc:
+        checks.add("pipeline", "kafka", "fail", f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {exc}")
+        topics = None
+    if topics is not None:
+        wanted = [topic_for(settings, mapping.source), settings.kafka.dead_letter_topic]
+        missing = [t for t in wanted if t not in topics]
+        checks.add(
+            "pipeline",
+            "topics",
+            "todo" if missing else "pass",
+            f"missing topics {missing}" if missing else f"topics {', '.join(wanted)} exist",
+            "`ddbridge init` creates them" if missing else "",
+        )
+    try:
+        status = ConnectClient(settings.connect.url, 10).status(settings.connect.connector_name)
+    except DdbridgeError as exc:
+        checks.add("pipeline", "connector", "fail", str(exc), "start Kafka Connect")
+        status = None
+    else:
+        name = settings.connect.connector_name
+        if status is None:
+            checks.add("pipeline", "connector", "todo", f"connector {name} is not registered", "`ddbridge init`")
+        else:
+            tasks = ", ".join(t["state"] for t in status.tasks) or "no tasks"
+            checks.add(
+                "pipeline",
+                "connector",
+                "pass" if status.running else "fail",
+                f"connector {name} {status.state}, tasks {tasks}",
+                "" if status.running else "see `ddbridge connector status` for the task's error",
+                status.failures(),
+            )
+    if topics is not None and status is not None:
+        try:
+            lag = CatchUp(settings, mapping).lag()
+            checks.add(
+                "pipeline", "consumer lag", "pass", f"bridge group {settings.kafka.consumer_group} lag: {lag:,} events"
+            )
+        except KafkaException as exc:
+            checks.add("pipeline", "consumer lag", "warn", f"lag unknown: {exc}")
