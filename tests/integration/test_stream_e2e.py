@@ -135,7 +135,7 @@ def test_poison_record_goes_to_the_dead_letter_topic(streaming: tuple[Settings, 
     assert bridge.alive(), bridge.output()
 
 
-def _writer(settings: Settings, stop: threading.Event, seed: int, first_id: int) -> None:
+def _writer(settings: Settings, stop: threading.Event, seed: int, first_id: int, pause_s: float = 0.002) -> None:
     """Live traffic: inserts, status changes, amount corrections, date corrections (moves), deletes."""
     rng = random.Random(seed)
     next_id = first_id
@@ -179,7 +179,7 @@ def _writer(settings: Settings, stop: threading.Event, seed: int, first_id: int)
                 )
             else:
                 conn.execute("DELETE FROM payments WHERE payment_id = %s", (ids[0],))
-            time.sleep(0.002)
+            time.sleep(pause_s)
 
 
 def test_kill9_the_bridge_repeatedly_while_rows_change(streaming: tuple[Settings, BridgeProcess]) -> None:

@@ -79,3 +79,30 @@ def test_items_not_written_by_ddbridge_are_overwritten_like_the_model(endpoint: 
     finally:
         sink.close()
         client.delete_table(TableName=target)
+
+
+def test_repairs_only_replace_the_version_they_observed(endpoint: DynamoSettings) -> None:
+    """``unchanged_since``: a repair applies over exactly the observed version (or absence) and never
+    over a write the bridge made after the observation."""
+    target = f"contract_repair_{RUN}"
+    rules = make_rules(MAPPINGS["plain"].model_copy(update={"target": target}))
+    client = make_client(endpoint, max_attempts=1)
+    ensure_table(client, table_spec(rules.mapper.mapping))
+    sink = DynamoSink(client, rules, concurrency=2, retry_attempts=3, backoff_ms=10)
+    row = {"id": {"N": "1"}, "grp": {"N": "1"}, "d": {"S": "2024-01-01"}, "v": {"N": "5"}, "note": None}
+    fixed = {**row, "v": {"N": "6"}}
+    try:
+        absent = rules.unchanged_since(None)
+        assert sink.put(rules.snapshot(row), absent).outcome == "applied"
+        assert sink.put(rules.snapshot(row), absent).outcome == "stale"  # no longer absent
+        observed = cast(Item, client.get_item(TableName=target, Key={"Id": {"N": "1"}})["Item"])
+        assert sink.put(rules.cdc_put(row, 10), None).outcome == "applied"  # the bridge writes meanwhile
+        assert sink.put(rules.snapshot(fixed), rules.unchanged_since(observed)).outcome == "stale"
+        current = cast(Item, client.get_item(TableName=target, Key={"Id": {"N": "1"}}, ConsistentRead=True)["Item"])
+        assert sink.put(rules.cdc_put(fixed, 10), rules.unchanged_since(current)).outcome == "applied"
+        foreign = {"Id": {"N": "2"}, "legacy": {"S": "x"}}
+        client.put_item(TableName=target, Item=foreign)
+        assert sink.put(rules.snapshot({**row, "id": {"N": "2"}}), rules.unchanged_since(foreign)).outcome == "applied"
+    finally:
+        sink.close()
+        client.delete_table(TableName=target)

@@ -1,0 +1,101 @@
+"""``ddbridge validate`` through the real stack: each broken precondition is caught with a clear message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bridge.config import Settings
+from bridge.initialize import initialize
+from connectors.debezium import wait_until_streaming
+from tests.integration.test_backfill import Cli
+
+SCHEMA = """
+CREATE TABLE public.accounts (id int PRIMARY KEY, region text, num int NOT NULL, name text NOT NULL);
+INSERT INTO public.accounts VALUES (1, 'eu', 5, 'one'), (2, 'us', 5, 'two'),
+    (23, 'eu', 1, 'a'), (3, 'eu', 12, 'b'),  -- both get the item key eu / '123'
+    (4, NULL, 7, 'no region');
+"""
+
+
+def _accounts(isolated: Settings, gsi_sort: str | None = None) -> Settings:
+    """A mapping whose key uses non-key columns: region + '{num}{id}' (which can collide)."""
+    data = isolated.model_dump(mode="python")
+    gsi: dict[str, object] = {"name": "NameIndex", "partition_key": {"name": "Name", "type": "S"}}
+    if gsi_sort:
+        gsi["sort_key"] = {"name": gsi_sort, "type": "N"}
+    data["tables"] = [
+        {
+            "source": "public.accounts",
+            "target": isolated.tables[0].target + "_acc",
+            "primary_key": ["id"],
+            "partition_key": {"name": "Region", "template": "{region}"},
+            "sort_key": {"name": "Sk", "template": "{num}{id}"},
+            "gsis": [gsi],
+        }
+    ]
+    return Settings(**data)
+
+
+def _lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def test_validate_catches_each_broken_precondition(isolated: Settings, tmp_path: Path) -> None:
+    settings = _accounts(isolated)
+    cli = Cli(settings, tmp_path)
+    dsn = settings.source.dsn.get_secret_value()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+
+    # Before init: bad data fails; what init creates is only "todo".
+    bad = cli.run("validate", "--detailed-errors")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    out = bad.stdout
+    assert "❌ source   1 rows with NULL region" in out and "id=4" in out
+    assert "❌ source   1 rows share an item key" in out
+    assert "Region=eu, Sk=123: rows (id=23) and (id=3)" in out or "Region=eu, Sk=123: rows (id=3) and (id=23)" in out
+    assert "⏳ target   DynamoDB table" in out and "⏳ source   publication" in out
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM accounts WHERE id IN (3, 4)")
+    ready = cli.run("validate")
+    assert ready.returncode == 0, ready.stdout + ready.stderr
+    assert "ready for `ddbridge init`" in ready.stdout + ready.stderr
+
+    initialize(settings)
+    wait_until_streaming(settings)
+    good = cli.run("--json", "validate")
+    assert good.returncode == 0, good.stdout + good.stderr
+    checks = json.loads(good.stdout)
+    assert {c["status"] for c in checks} == {"pass"}, [c for c in checks if c["status"] != "pass"]
+
+    # Replica identity the derived key needs.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE accounts REPLICA IDENTITY DEFAULT")
+    ident = cli.run("validate")
+    assert ident.returncode == 1
+    assert "❌ source   REPLICA IDENTITY DEFAULT (the item key uses non-key columns: needs FULL)" in ident.stdout
+    assert "ALTER TABLE public.accounts REPLICA IDENTITY FULL" in ident.stdout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE accounts REPLICA IDENTITY FULL")
+
+    # A GSI with another key than the mapping's.
+    (tmp_path / "other").mkdir()
+    other = Cli(_accounts(isolated, gsi_sort="Num"), tmp_path / "other")
+    wrong = other.run("validate")
+    assert wrong.returncode == 1
+    assert (
+        "❌ target   GSI NameIndex keys are [('Name', 'HASH')], mapping needs [('Name', 'HASH'), ('Num', 'RANGE')]"
+        in (wrong.stdout)
+    )
+
+    # The publication disappears (after init: a failure, not a todo).
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(settings.connect.publication_name)))
+    gone = cli.run("validate")
+    assert gone.returncode == 1
+    assert f"❌ source   publication {settings.connect.publication_name} does not exist" in gone.stdout
