@@ -137,9 +137,10 @@ def reconcile(
         f"{len(full.candidates) + full.overflow:,} to re-check ({full.seconds:.1f} s)"
     )
     prober = Prober(settings, source, client)
+    size = conf.sample_size if options.sample_size is None else options.sample_size
     with source.connect() as conn:
-        records = source.sample(conn, conf.sample_size if options.sample_size is None else options.sample_size)
-    sample, sample_candidates = prober.sample(records)
+        records = source.sample(conn, max(size, conf.gsi_queries))  # GSI queries use sampled keys too
+    sample, sample_candidates = prober.sample(records[:size])
     say(f"sample: {sample.size - len(sample.mismatched)}/{sample.size} rows match at first read")
     candidates = _merge(full.candidates, sample_candidates)
     rechecker = Rechecker(settings, source, client, CatchUp(settings, mapping))
