@@ -23,6 +23,7 @@ import boto3
 import psycopg
 import requests
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 from confluent_kafka.admin import AdminClient
 
 from bridge.config import StackSettings
@@ -431,10 +432,16 @@ class LocalStack:
                 aws_secret_access_key="local",
                 config=BotoConfig(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
             )
+            # DescribeTable of a table that does not exist: an answer in constant time (dynalite's
+            # ListTables reads every table's metadata and slows down as tables accumulate).
             try:
-                client.list_tables(Limit=1)
+                client.describe_table(TableName="ddbridge-health-probe")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return None
+                return f"DescribeTable failed: {exc.response.get('Error', {}).get('Code')}"
             except Exception as exc:  # botocore raises many unrelated types for a dead endpoint
-                return f"ListTables failed: {type(exc).__name__}"
+                return f"DynamoDB API not answering: {type(exc).__name__}"
             return None
 
         return check

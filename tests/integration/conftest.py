@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 from psycopg import sql
 
 from bridge.config import Settings, load_settings
+from bridge.dynamo import make_client
 from connectors.debezium import ConnectClient
 from ops.stack import LocalStack
 from tests.conftest import PAYMENTS_CONFIG
@@ -34,7 +37,8 @@ def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterato
     """Settings of the payments example, with every shared name made unique to this test.
 
     Creates a fresh database owned by the ddbridge role; on teardown deletes the test's connector,
-    drops its replication slot and its database (DynamoDB tables are left: names never repeat).
+    drops its replication slot and its database, and deletes its DynamoDB tables (dynalite slows down
+    as tables accumulate).
     """
     db = f"t_{unique}"
     with psycopg.connect(stack.pg_conninfo(), autocommit=True) as conn:
@@ -57,6 +61,10 @@ def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterato
     settings = Settings(**data)
     yield settings
     ConnectClient(settings.connect.url).delete(settings.connect.connector_name)
+    client = make_client(settings.dynamodb)
+    for table in [t.target for t in settings.tables] + [settings.dynamodb.control_table]:
+        with contextlib.suppress(ClientError):
+            client.delete_table(TableName=table)
     with psycopg.connect(stack.pg_conninfo(), autocommit=True) as conn:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

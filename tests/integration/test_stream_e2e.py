@@ -287,6 +287,14 @@ def test_oversized_item_is_dead_lettered_and_metrics_are_served(isolated: Settin
         assert 'ddbridge_events_consumed_total{op="c",table="public.payments"} 10.0' in text
         assert 'ddbridge_writes_applied_total{kind="cdc",table="public.payments"}' in text
         assert "ddbridge_write_seconds_bucket" in text and "ddbridge_consumer_lag" in text
+        # The reconciler sees exactly what the dead letter left behind, and blocks cutover on it.
+        from reconcile.reconciler import ReconcileOptions, reconcile
+
+        report = reconcile(settings, ReconcileOptions(sample_size=5))
+        assert [(d.kind, d.pk) for d in report.differences] == [("different", ("4",))]
+        assert [f.attribute for f in report.differences[0].fields] == ["Memo"]
+        assert report.errors.dead_letters == 1
+        assert any("error rate 10.000%" in b for b in report.blockers), report.blockers
         assert bridge.alive()
     finally:
         bridge.stop()
