@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DDBRIDGE := $(BIN)/ddbridge
 export DDBRIDGE_CONFIG ?= $(CURDIR)/examples/payments/ddbridge.toml
-ROWS ?= 50000
+ROWS ?= 150000
 PYTEST_ARGS ?=
 
 .PHONY: install demo test unit integration lint stack-up stack-down stack-status bench clean
@@ -43,21 +43,10 @@ integration: stack-up
 test: lint stack-up
 	$(BIN)/pytest -q -ra tests $(PYTEST_ARGS)
 
-# The demo: load the payments example, init, start the bridge in the background, copy the history.
-demo: stack-up
-	$(DDBRIDGE) example load --rows $(ROWS)
-	$(DDBRIDGE) init
-	@if [ -f .stack/pids/bridge.pid ] && kill -0 $$(cat .stack/pids/bridge.pid) 2>/dev/null; then \
-	  echo "bridge already running (pid $$(cat .stack/pids/bridge.pid))"; \
-	else \
-	  nohup $(DDBRIDGE) stream >> .stack/logs/bridge.log 2>&1 & echo $$! > .stack/pids/bridge.pid; \
-	  echo "bridge started (pid $$(cat .stack/pids/bridge.pid), log .stack/logs/bridge.log, metrics http://127.0.0.1:59464/metrics)"; \
-	fi
-	$(DDBRIDGE) backfill --migration-id demo-$$(date +%Y%m%d-%H%M%S)
-	@echo
-	@echo "Done. The stack and the bridge keep running: change rows in PostgreSQL"
-	@echo "  (psql -h 127.0.0.1 -p 55432 -U ddbridge ddbridge, password ddbridge) and watch DynamoDB follow."
-	@echo "Stop the bridge: kill \$$(cat .stack/pids/bridge.pid); stop everything: make stack-down"
+# The demo: a whole migration of the payments example on the local stack (examples/payments/demo.py):
+# stack, load, validate, init, bridge in the background, backfill under live traffic, reconcile.
+demo: install
+	$(BIN)/python -m examples.payments.demo --rows $(ROWS)
 
 # Benchmarks (not tests): ratios against baselines measured in the same run, under bench/results/.
 bench: stack-up

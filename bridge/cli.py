@@ -232,14 +232,26 @@ def connector_delete(
         ),
     ] = False,
 ) -> None:
-    """Delete the connector (and optionally its replication slot)."""
+    """Delete the connector (and optionally its replication slot).
+
+    With --drop-slot the connector's stored offsets are cleared too: they point into the dropped
+    slot's WAL, and a connector registered again under the same name would fail on them.
+    """
     settings = run(state.settings)
-    deleted = run(lambda: _connect_client().delete(settings.connect.connector_name))
-    say(f"connector {settings.connect.connector_name} {'deleted' if deleted else 'was not registered'}")
+    name = settings.connect.connector_name
     if drop_slot:
         from bridge.postgres import drop_slot_and_publication
+        from connectors.debezium import connector_config
 
+        run(lambda: _connect_client().forget(name, connector_config(settings)))
+        say(f"connector {name} deleted with its offsets")
         say(run(lambda: drop_slot_and_publication(settings)))
+        return
+    deleted = run(lambda: _connect_client().delete(name))
+    say(
+        f"connector {name} {'deleted' if deleted else 'was not registered'} "
+        "(offsets kept: registering it again resumes)"
+    )
 
 
 # -- init --------------------------------------------------------------------------------------
@@ -565,6 +577,26 @@ def example_load(
     loaded = run(lambda: load_payments(settings.source.dsn.get_secret_value(), rows, seed=seed, reset=reset))
     elapsed = time.monotonic() - started
     emit({"rows": loaded, "seconds": round(elapsed, 2)}, lambda: say(f"loaded {loaded:,} payments in {elapsed:.1f} s"))
+
+
+@example_app.command("traffic")
+def example_traffic(
+    rate: Annotated[float, typer.Option(help="Changes per second.")] = 20.0,
+    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 60.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+) -> None:
+    """Live application traffic on the payments table: new payments, settlements, failures, refunds,
+    amount and date corrections (moves), deletes."""
+    import threading
+
+    from examples.payments import traffic
+
+    settings = run(state.settings)
+    say(f"applying about {rate:g} changes/s for {duration:g} s to {settings.mapping().source}")
+    done = traffic.run(
+        settings.source.dsn.get_secret_value(), threading.Event(), rate=rate, seed=seed, duration=duration
+    )
+    emit(dict(done), lambda: say(traffic.describe(done)))
 
 
 def main() -> None:

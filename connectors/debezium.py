@@ -115,13 +115,43 @@ class ConnectClient:
         )
 
     def delete(self, name: str) -> bool:
-        """Delete a connector; False when it did not exist."""
+        """Delete a connector; False when it did not exist. Its offsets stay in Connect."""
         resp = self._request("DELETE", f"/connectors/{name}")
         if resp.status_code == 404:
             return False
         if resp.status_code not in (200, 204):
             raise ConnectorError(f"deleting {name}: {resp.status_code} {_message(resp)}")
         return True
+
+    def forget(self, name: str, config: dict[str, str], timeout_s: float = 60.0) -> None:
+        """Delete a connector *and its stored offsets*, so that a connector registered again under the
+        same name starts afresh instead of asking for a WAL position its dropped slot no longer has.
+
+        Connect deletes offsets only of a STOPPED connector (KIP-875): an existing one is stopped; a
+        deleted one whose offsets remain is re-created in the STOPPED state (KIP-980) first.
+        """
+        if self.status(name) is None:
+            body = {"name": name, "config": config, "initial_state": "STOPPED"}
+            resp = self._request("POST", "/connectors", body)
+            if resp.status_code not in (200, 201, 409):
+                raise ConnectorError(f"re-creating {name} to clear its offsets: {resp.status_code} {_message(resp)}")
+        else:
+            resp = self._request("PUT", f"/connectors/{name}/stop")
+            if resp.status_code not in (200, 202, 204):
+                raise ConnectorError(f"stopping {name}: {resp.status_code} {_message(resp)}")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.status(name)
+            if status is not None and status.state == "STOPPED":
+                resp = self._request("DELETE", f"/connectors/{name}/offsets")
+                if resp.status_code in (200, 204):
+                    break
+                if time.monotonic() > deadline:
+                    raise ConnectorError(f"clearing the offsets of {name}: {resp.status_code} {_message(resp)}")
+            elif time.monotonic() > deadline:
+                raise ConnectorError(f"connector {name} did not stop (state {status.state if status else 'gone'})")
+            time.sleep(0.5)
+        self.delete(name)
 
 
 def _message(resp: requests.Response) -> str:
