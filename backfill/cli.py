@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from backfill.checkpoints import MigrationStore
 from backfill.runner import Backfill, BackfillOptions, ErrorLog, Summary
 from backfill.status import MigrationStatus, read_status
+from bridge import metrics
 from bridge.config import Settings
 from bridge.dynamo import make_client
 
@@ -55,6 +57,8 @@ def run_backfill(
 
     def advance(rows: int) -> None:
         state["done"] += rows
+        if "migration" in state:
+            metrics.BACKFILL_PROCESSED.labels(state["migration"]).inc(rows)
         elapsed = max(time.monotonic() - state["started"], 1e-6)
         progress.update(task, advance=rows, rate=f"{state['done'] / elapsed:,.0f}")
         if progress.disable and time.monotonic() - state["last_log"] >= 10:
@@ -66,6 +70,9 @@ def run_backfill(
 
     job = Backfill(settings, options, on_progress=advance)
     plan, store, checkpoints = job.prepare()
+    if settings.migration.metrics_port:
+        with contextlib.suppress(OSError):  # a port in use must not stop the copy
+            metrics.serve(settings.migration.metrics_port, settings.stream.metrics_host)
     mine = plan.ranges_of(options.segment)
     total = sum(plan.range_rows[r] for r in mine) if plan.range_rows else plan.total_rows
     already = sum(checkpoints[r].rows_read for r in mine if r in checkpoints)
@@ -90,6 +97,9 @@ def run_backfill(
     say(f"Estimated Duration: shown as ETA once the first chunks are copied; errors go to {errors_path}")
     progress.update(task, total=total, completed=already)
     state["done"] = 0
+    metrics.BACKFILL_PLANNED.labels(plan.migration_id).set(total)
+    metrics.BACKFILL_PROCESSED.labels(plan.migration_id).set(already)
+    state["migration"] = plan.migration_id
     job.install_signal_handlers()
     with progress:
         summary = job.run(plan, store, checkpoints, ErrorLog(errors_path, plan.migration_id, plan.source))

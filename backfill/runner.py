@@ -37,7 +37,7 @@ from backfill.plan import (
     key_literal,
     row_key,
 )
-from bridge import pgrows
+from bridge import metrics, pgrows
 from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
@@ -376,23 +376,29 @@ class Backfill:
     ) -> None:
         actions: list[WriteAction] = []
         n = len(columns)
+        outcomes = {"written": 0, "stale": 0, "failed": 0}
         for record in records:
             try:
                 actions.append(self.rules.snapshot(pgrows.to_row(columns, types, record[:n])))
             except CodecError as exc:
                 key = {k.name: str(v) for k, v in zip(keys, record[n:], strict=True)}
                 self.errors.record(key, exc.column, str(exc))
-                cp.rows_failed += 1
+                outcomes["failed"] += 1
         for result in self.sink.write(actions):
             if result.outcome == "applied":
-                cp.rows_written += 1
+                outcomes["written"] += 1
             elif result.outcome == "stale":
-                cp.rows_stale += 1
+                outcomes["stale"] += 1
             else:
                 key = {name: text for name, _, text in result.action.key.parts}
                 self.errors.record(key, None, result.reason)
-                cp.rows_failed += 1
+                outcomes["failed"] += 1
+        cp.rows_written += outcomes["written"]
+        cp.rows_stale += outcomes["stale"]
+        cp.rows_failed += outcomes["failed"]
         cp.rows_read += len(records)
+        for outcome, count in outcomes.items():
+            metrics.BACKFILL_ROWS.labels(self.mapping.source, outcome).inc(count)
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM: finish the current chunks, checkpoint, mark Stopped."""

@@ -131,6 +131,7 @@ class MigrationSettings(_Strict):
         100, ge=1, validation_alias=AliasChoices("progress_save_interval", "ProgressSaveInterval")
     )
     write_concurrency: int = Field(16, ge=1, le=256)
+    metrics_port: int = Field(59465, ge=0, le=65535, description="the backfill's /metrics port; 0 disables it")
     tombstone_grace_days: float = Field(7.0, gt=0)
 
 

@@ -46,6 +46,16 @@ REPLICATION_LAG = Gauge(
     "ddbridge_replication_lag_seconds", "Now minus source ts of the last applied event", ["table"], registry=REGISTRY
 )
 
+# Backfill rows by outcome: written (applied), stale (the stream's version was newer), failed.
+BACKFILL_ROWS = Counter("ddbridge_backfill_rows", "Backfill rows by outcome", ["table", "outcome"], registry=REGISTRY)
+# Rows of the migration's plan (this process's segment) and how many are done, for progress and ETA.
+BACKFILL_PLANNED = Gauge(
+    "ddbridge_backfill_planned_rows", "Rows the backfill segment has to copy", ["migration"], registry=REGISTRY
+)
+BACKFILL_PROCESSED = Gauge(
+    "ddbridge_backfill_processed_rows", "Rows the backfill segment has copied", ["migration"], registry=REGISTRY
+)
+
 
 def serve(port: int, addr: str = "127.0.0.1") -> None:
     """Expose the registry over HTTP at ``http://addr:port/metrics``."""

@@ -1,0 +1,36 @@
+"""ops/iam-policy.json lists exactly the DynamoDB actions ddbridge's code calls (least privilege)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import boto3
+
+from tests.conftest import ROOT
+
+PRODUCT = ("bridge", "backfill", "reconcile", "connectors")
+
+
+def _called_actions() -> set[str]:
+    """DynamoDB API operations called anywhere in the product code (``client.<operation>(``)."""
+    api = boto3.client("dynamodb", region_name="us-east-1").meta.method_to_api_mapping
+    calls: set[str] = set()
+    for package in PRODUCT:
+        for path in (ROOT / package).rglob("*.py"):
+            calls |= set(re.findall(r"client\.([a-z_]+)\(", path.read_text()))
+    actions = {api[call] for call in calls if call in api}
+    if "get_waiter" in calls:  # the table_exists waiter polls DescribeTable
+        actions.add("DescribeTable")
+    return actions
+
+
+def test_the_policy_grants_exactly_the_actions_the_code_uses() -> None:
+    policy = json.loads((ROOT / "ops" / "iam-policy.json").read_text())
+    granted = {
+        action.removeprefix("dynamodb:")
+        for statement in policy["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert granted == _called_actions()
+    assert all(s["Effect"] == "Allow" and "*" not in str(s["Action"]) for s in policy["Statement"])
