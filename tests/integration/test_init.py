@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.config import Settings
@@ -94,3 +96,32 @@ def test_init_prepares_source_and_registers_connector(isolated: Settings) -> Non
 
         wait_until(flushed, 60, "the replication slot to confirm a position past an idle moment")
     assert initialize(isolated)["connector"]["created"] is False
+
+
+def test_connector_deleted_with_its_slot_can_be_registered_again(isolated: Settings, tmp_path: Path) -> None:
+    """`connector delete --drop-slot` clears the stored offsets too: otherwise the next connector of the
+    same name asks for a WAL position the dropped slot no longer has and FAILs."""
+    from bridge.postgres import connect, slot_state
+    from connectors.debezium import wait_until_streaming
+    from examples.payments.generate import load_payments
+    from tests.integration.pipeline import wait_until
+    from tests.integration.test_backfill import Cli
+
+    load_payments(isolated.source.dsn.get_secret_value(), rows=10)
+    initialize(isolated)
+    wait_until_streaming(isolated)
+    first = slot_state(isolated)
+    assert first is not None
+    with connect(isolated) as conn:
+        conn.execute("UPDATE payments SET payment_status = 'Failed' WHERE payment_id = 1")
+    wait_until(
+        lambda: (s := slot_state(isolated)) is not None and s.confirmed_flush_lsn != first.confirmed_flush_lsn,
+        60,
+        "Debezium to commit an offset",
+    )
+    done = Cli(isolated, tmp_path).run("connector", "delete", "--drop-slot")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deleted with its offsets" in done.stdout
+    assert slot_state(isolated) is None
+    initialize(isolated)
+    assert wait_until_streaming(isolated).running
