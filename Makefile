@@ -8,7 +8,7 @@ export DDBRIDGE_CONFIG ?= $(CURDIR)/examples/payments/ddbridge.toml
 ROWS ?= 150000
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit integration lint stack-up stack-down stack-status bench clean
+.PHONY: install demo test unit integration lint docs stack-up stack-down stack-status bench clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bridge backfill reconcile connectors ops examples bench tests
+
+# The README's configuration reference, generated from the pydantic models.
+docs: install
+	$(BIN)/python -m bridge.config_doc --write README.md
 
 unit: install
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

@@ -37,67 +37,100 @@ KeyType = Literal["S", "N", "B"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
 class StackPorts(_Strict):
     """Ports of the local stack; all services listen on 127.0.0.1."""
 
     postgres: int = 55432
+    """PostgreSQL"""
     kafka: int = 59092
+    """Kafka broker"""
     kafka_controller: int = 59093
+    """Kafka KRaft controller"""
     connect: int = 58083
+    """Kafka Connect REST"""
     dynalite: int = 58000
+    """dynalite (default target)"""
     moto: int = 58001
+    """moto server"""
 
 
 class StackSettings(_Strict):
     """The embedded local stack (``ddbridge stack up``)."""
 
     dir: Path = Path(".stack")
+    """where the local stack keeps data, logs and pidfiles"""
     ports: StackPorts = StackPorts()
+    """ports of the local stack's components"""
     kafka_heap_mb: int = 768
+    """Kafka broker heap"""
     connect_heap_mb: int = 1024
+    """Kafka Connect heap"""
     start_timeout_s: float = 180.0
+    """how long a component may take to become healthy"""
     install_timeout_s: float = 900.0
+    """how long installing a component may take"""
 
 
 class SourceSettings(_Strict):
     """The PostgreSQL source."""
 
     dsn: SecretStr = SecretStr("postgresql://ddbridge:ddbridge@127.0.0.1:55432/ddbridge")
+    """PostgreSQL connection string ddbridge reads with (secret)"""
     connect_timeout_s: int = 10
+    """seconds to wait for a PostgreSQL connection"""
 
 
 class KafkaSettings(_Strict):
     """Kafka brokers, topics and the bridge's consumer group."""
 
     bootstrap_servers: str = "127.0.0.1:59092"
+    """Kafka brokers, host:port[,host:port]"""
     topic_prefix: str = "ddbridge"
+    """Debezium topic prefix; change topics are prefix.schema.table"""
     consumer_group: str = "ddbridge-bridge"
+    """the bridge's consumer group (processes sharing it share partitions)"""
     dead_letter_topic: str = "ddbridge.dlq"
+    """where records that can never be applied go, with the reason"""
 
 
 class ConnectSettings(_Strict):
     """Kafka Connect and the Debezium PostgreSQL connector."""
 
     url: str = "http://127.0.0.1:58083"
+    """Kafka Connect REST API"""
     connector_name: str = "ddbridge-source"
+    """name of the Debezium connector"""
     slot_name: str = "ddbridge_slot"
+    """PostgreSQL logical replication slot"""
     publication_name: str = "ddbridge_pub"
+    """PostgreSQL publication (created by init: mapped tables + heartbeat table)"""
     snapshot_mode: Literal["no_data", "initial", "when_needed", "always", "initial_only"] = "no_data"
+    """Debezium snapshot mode; no_data because the backfill owns the history"""
     heartbeat_interval_ms: int = 10_000
+    """Debezium heartbeat: keeps the slot advancing on a quiet source"""
     heartbeat_table: str = "public.ddbridge_heartbeat"
+    """table the heartbeat query writes to (created by init)"""
     topic_partitions: int = Field(4, ge=1)
+    """partitions of the change topics (the bridge's unit of scale-out)"""
     topic_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    """retention of the change topics; the bridge must never fall further behind"""
     extra: dict[str, str] = Field(default_factory=dict, description="raw Debezium keys to add or override")
     request_timeout_s: float = 30.0
+    """timeout of Kafka Connect REST calls"""
     # Database coordinates Debezium uses (it connects itself; may differ from the DSN host).
     database_host: str = "127.0.0.1"
+    """PostgreSQL host as Debezium (inside Connect) reaches it"""
     database_port: int = 55432
+    """PostgreSQL port as Debezium reaches it"""
     database_name: str = "ddbridge"
+    """database Debezium captures"""
     database_user: str = "ddbridge"
+    """PostgreSQL user of Debezium (needs REPLICATION)"""
     database_password: SecretStr = SecretStr("ddbridge")
+    """its password (secret)"""
 
     @field_validator("slot_name", "publication_name")
     @classmethod
@@ -111,28 +144,41 @@ class DynamoSettings(_Strict):
     """The DynamoDB endpoint; leave ``endpoint_url`` empty for real AWS."""
 
     endpoint_url: str | None = "http://127.0.0.1:58000"
+    """DynamoDB API endpoint; empty for AWS"""
     region: str = "us-east-1"
+    """AWS region"""
     access_key_id: SecretStr | None = SecretStr("local")
+    """access key (secret); unset to use the AWS credential chain"""
     secret_access_key: SecretStr | None = SecretStr("local")
+    """secret key (secret); unset to use the AWS credential chain"""
     control_table: str = "ddbridge_control"
+    """table of backfill plans and checkpoints (created by init)"""
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+    """billing mode of tables init creates"""
 
 
 class MigrationSettings(_Strict):
     """Runtime knobs; the original guide's ``migration-config.json`` names are accepted as aliases."""
 
     batch_size: int = Field(500, ge=1, le=10_000, validation_alias=AliasChoices("batch_size", "BatchSize"))
+    """rows per backfill chunk and records per bridge batch (guide: BatchSize)"""
     max_errors: int = Field(100, ge=0, validation_alias=AliasChoices("max_errors", "MaxErrors"))
+    """bad rows/records tolerated before stopping (guide: MaxErrors)"""
     retry_attempts: int = Field(8, ge=1, le=50, validation_alias=AliasChoices("retry_attempts", "RetryAttempts"))
+    """attempts of a throttled or failed DynamoDB write (guide: RetryAttempts)"""
     throttle_backoff_ms: int = Field(
         100, ge=1, validation_alias=AliasChoices("throttle_backoff_ms", "ThrottleBackoffMs")
     )
+    """first retry delay; grows exponentially with jitter (guide: ThrottleBackoffMs)"""
     progress_save_interval: int = Field(
         100, ge=1, validation_alias=AliasChoices("progress_save_interval", "ProgressSaveInterval")
     )
+    """backfill chunks between checkpoints (guide: ProgressSaveInterval)"""
     write_concurrency: int = Field(16, ge=1, le=256)
+    """concurrent conditional PutItems per process"""
     metrics_port: int = Field(59465, ge=0, le=65535, description="the backfill's /metrics port; 0 disables it")
     tombstone_grace_days: float = Field(7.0, gt=0)
+    """how long tombstones of deleted rows live before `tombstones purge` may delete them"""
 
 
 class StreamSettings(_Strict):
@@ -140,14 +186,19 @@ class StreamSettings(_Strict):
 
     metrics_port: int = Field(59464, ge=0, le=65535, description="0 disables the /metrics endpoint")
     metrics_host: str = "127.0.0.1"
+    """address the /metrics endpoint listens on"""
     poll_timeout_s: float = Field(0.5, gt=0)
+    """Kafka poll timeout"""
     start_from: Literal["earliest", "latest"] = Field(
         "earliest", description="where a consumer group with no committed offset starts"
     )
     max_dlq_ratio: float = Field(0.5, gt=0, le=1, description="stop when this share of recent events is dead")
     dlq_ratio_window: int = Field(200, ge=1)
+    """events over which max_dlq_ratio is measured"""
     truncate_policy: Literal["stop", "skip"] = "stop"
+    """what a TRUNCATE of a source table does: stop the bridge, or skip it"""
     status_interval_s: float = Field(2.0, gt=0)
+    """seconds between status lines"""
     session_timeout_ms: int = Field(10_000, ge=1000, description="a dead member's partitions move after this")
     instance_id: str | None = Field(
         None, description="static group membership: a restart with the same id takes its partitions back at once"
@@ -175,16 +226,22 @@ class BookkeepingAttributes(_Strict):
     """Names of the attributes ddbridge adds to every item it writes."""
 
     source: str = "_src"
+    """attribute saying who wrote the item: cdc or snapshot"""
     lsn: str = "_lsn"
+    """attribute holding the PostgreSQL LSN of the change a CDC item reflects"""
     deleted: str = "_deleted"
+    """attribute marking a tombstone (treat such items as absent)"""
     ttl: str = "_ttl"
+    """attribute with the epoch second a tombstone may be purged (DynamoDB TTL)"""
 
 
 class KeyAttribute(_Strict):
     """One DynamoDB key attribute built from source columns by a ``{column}`` template."""
 
     name: str
+    """attribute name"""
     template: str
+    """'{column}' template building the value"""
     type: Literal["S", "N"] = Field("S", description="S or N (binary keys are not supported)")
 
     @property
@@ -206,17 +263,24 @@ class GsiKey(_Strict):
     """A GSI key attribute (an attribute name of the mapped item) and its DynamoDB type."""
 
     name: str
+    """an attribute of the mapped item"""
     type: KeyType = "S"
+    """S, N or B"""
 
 
 class GsiSettings(_Strict):
     """A global secondary index of the target table."""
 
     name: str
+    """index name"""
     partition_key: GsiKey
+    """index partition key {name, type}"""
     sort_key: GsiKey | None = None
+    """index sort key {name, type}"""
     projection: Literal["ALL", "KEYS_ONLY", "INCLUDE"] = "ALL"
+    """ALL, KEYS_ONLY or INCLUDE"""
     non_key_attributes: list[str] = []
+    """attributes projected with INCLUDE"""
 
     @model_validator(mode="after")
     def _check_projection(self) -> GsiSettings:
@@ -234,13 +298,19 @@ class TableMapping(_Strict):
     target: str = Field(description="DynamoDB table name")
     primary_key: list[str] = Field(min_length=1, description="source primary-key columns")
     partition_key: KeyAttribute
+    """DynamoDB partition key: {name, template, type}"""
     sort_key: KeyAttribute | None = None
+    """DynamoDB sort key: {name, template, type}, e.g. template '{payment_date}#{payment_id}'"""
     attribute_naming: Literal["pascal", "same"] = "pascal"
+    """attribute names: pascal (payment_amount -> PaymentAmount) or same"""
     attributes: dict[str, str] = Field(default_factory=dict, description="column -> attribute overrides")
     exclude_columns: list[str] = []
+    """columns not copied"""
     required_columns: list[str] = Field(default_factory=list, description="columns `validate` requires non-NULL")
     date_column: str | None = None
+    """column --start-date/--end-date filter on"""
     gsis: list[GsiSettings] = []
+    """global secondary indexes init creates and reconcile queries"""
 
     @field_validator("source")
     @classmethod

@@ -1,0 +1,39 @@
+"""The README stays true: its configuration reference is the models', its command reference names
+every CLI command."""
+
+from __future__ import annotations
+
+import typer.main
+
+from bridge.cli import app
+from bridge.config_doc import block
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_configuration_reference_is_generated_from_the_models() -> None:
+    assert block() in README, "the README's configuration reference is stale: run `make docs`"
+
+
+def _commands(group: typer.Typer, prefix: str = "ddbridge") -> list[str]:
+    click_group = typer.main.get_command(group)
+    out: list[str] = []
+
+    def walk(command: object, path: str) -> None:
+        children = getattr(command, "commands", None)
+        if children:
+            for name, child in children.items():
+                walk(child, f"{path} {name}")
+        else:
+            out.append(path)
+
+    walk(click_group, prefix)
+    return out
+
+
+def test_the_command_reference_names_every_command() -> None:
+    commands = _commands(app)
+    assert "ddbridge reconcile" in commands and "ddbridge tombstones purge" in commands
+    missing = [c for c in commands if f"`{c}" not in README]
+    assert not missing, f"commands missing from the README's command reference: {missing}"
