@@ -185,14 +185,14 @@ class Demo:
         self.step("Done")
         minutes, seconds = divmod(int(time.monotonic() - started), 60)
         self.say(f"  the whole migration took {minutes}m{seconds:02d}s")
-        self._instructions()
+        self._instructions(summary.migration_id)
         return report.ok
 
     def _validate_failed(self) -> bool:
         checks = run_validate(self.settings, ValidateOptions(), detailed=True, json_output=False, say=self.say)
         return any(c.status == "fail" for c in checks)
 
-    def _instructions(self) -> None:
+    def _instructions(self, migration_id: str) -> None:
         s = self.settings
         config = f" --config {self.config}" if self.config != DEFAULT_CONFIG else ""
         self.say(
@@ -200,7 +200,10 @@ class Demo:
             f"  - change a row: psql postgresql://ddbridge:ddbridge@127.0.0.1:{s.stack.ports.postgres}/"
             f"{s.connect.database_name} -c \"UPDATE payments SET payment_status = 'Refunded' WHERE payment_id = 1\"\n"
             f"  - live traffic: .venv/bin/ddbridge{config} example traffic --rate 20 --duration 60\n"
-            f"  - metrics: curl -s http://127.0.0.1:{s.stream.metrics_port}/metrics | grep ddbridge_\n"
+            f"  - metrics: curl -s http://127.0.0.1:{s.stream.metrics_port}/metrics | grep ddbridge_ "
+            "(Prometheus: ops/monitoring/prometheus.yml; Grafana: ops/monitoring/grafana/dashboards/ddbridge.json)\n"
+            f"  - the backfill's record: .venv/bin/ddbridge{config} status --migration-id {migration_id} "
+            f"(monitor a running one with `ddbridge monitor --migration-id ...`)\n"
             f"  - reconcile again: .venv/bin/ddbridge{config} reconcile --report report.html\n"
             f"  - bridge log: {self.bridge_log}; reports: {self.reports}/reconcile.md and .html\n"
             f"  - stop the bridge: kill $(cat {self.pidfile}); stop everything: make stack-down"
