@@ -129,12 +129,41 @@ def ensure_jvm_jars(jvm_dir: Path, timeout_s: float) -> None:
     marker.write_text(stamp)
 
 
+# Fixes applied to the pinned dynalite after `npm ci`: (file, original text, replacement).
+DYNALITE_PATCHES = (
+    # dynalite 4.0.0 keys a secondary-index entry by the index key plus only the first six hex digits
+    # of an md5 of the table key ("for now just first six chars"): two items with the same index key
+    # collide with probability ~n^2/2^25 and the later one silently replaces the earlier in the index
+    # (the demo lost 16 of 500,247 items from PaymentStatusIndex). Real DynamoDB has no such loss:
+    # key index entries by the whole table key instead.
+    (
+        "db/index.js",
+        "return createKey(item, table, keySchema) + hashPrefix.apply(this, tableKeyPieces)",
+        "return createKey(item, table, keySchema) + createKey(item, table) // ddbridge: whole table key",
+    ),
+)
+
+
+def patch_dynalite(package: Path) -> None:
+    """Apply DYNALITE_PATCHES to an installed dynalite (idempotent; a mismatch is an error)."""
+    for relative, original, replacement in DYNALITE_PATCHES:
+        path = package / relative
+        text = path.read_text(encoding="utf-8")
+        if replacement in text:
+            continue
+        if text.count(original) != 1:
+            raise StackError(f"cannot patch {path}: the dynalite source is not the pinned 4.0.0 one")
+        path.write_text(text.replace(original, replacement), encoding="utf-8")
+
+
 def ensure_dynalite(target: Path, timeout_s: float) -> Path:
-    """dynalite installed with ``npm ci`` from the pinned lockfile; returns its cli.js."""
+    """dynalite installed with ``npm ci`` from the pinned lockfile and patched; returns its cli.js."""
     cli = target / "node_modules" / "dynalite" / "cli.js"
     lock = DYNALITE_DIR / "package-lock.json"
     marker = target / ".installed"
-    stamp = _fingerprint(DYNALITE_DIR / "package.json", lock)
+    stamp = hashlib.sha256(
+        (_fingerprint(DYNALITE_DIR / "package.json", lock) + repr(DYNALITE_PATCHES)).encode()
+    ).hexdigest()
     if cli.exists() and marker.exists() and marker.read_text() == stamp:
         return cli
     node = require_tool("node", f"install Node.js {MIN_NODE_MAJOR}+")
@@ -153,5 +182,6 @@ def ensure_dynalite(target: Path, timeout_s: float) -> Path:
     )
     if not cli.exists():
         raise StackError(f"npm ci finished but {cli} is missing")
+    patch_dynalite(cli.parent)
     marker.write_text(stamp)
     return cli

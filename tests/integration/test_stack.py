@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
 
-from bridge.config import StackPorts, StackSettings
+from bridge.config import DynamoSettings, StackPorts, StackSettings
+from bridge.dynamo import make_client
 from bridge.errors import StackError
 from ops import procs
 from ops.stack import LocalStack
@@ -82,3 +85,60 @@ def test_dynalite_survives_clients_killed_mid_request(stack: LocalStack) -> None
     time.sleep(0.5)
     status = {r.name: r for r in stack.status()}["dynalite"]
     assert status.healthy, status.detail
+
+
+def _dynalite_hash(key: str) -> str:
+    """dynalite 4.0.0's short hash of a string table key (db/index.js hashPrefix)."""
+    return hashlib.md5(b"Outliers" + key.encode()).hexdigest()[:6]
+
+
+def test_dynalite_indexes_items_whose_short_key_hashes_collide(stack: LocalStack) -> None:
+    """Unpatched dynalite keys index entries by the first six hex digits of the table key's md5, so
+    two items with the same index key and colliding hashes keep only one index entry."""
+    seen: dict[str, str] = {}
+    first, second = "", ""
+    for i in range(100_000):
+        key = f"item-{i}"
+        if _dynalite_hash(key) in seen:
+            first, second = seen[_dynalite_hash(key)], key
+            break
+        seen[_dynalite_hash(key)] = key
+    assert first and second
+    client = make_client(DynamoSettings(endpoint_url=f"http://127.0.0.1:{stack.ports.dynalite}"))
+    table = f"collide_{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byG",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        for key in (first, second):
+            client.put_item(TableName=table, Item={"pk": {"S": key}, "g": {"S": "same"}})
+        found = client.query(
+            TableName=table,
+            IndexName="byG",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "same"}},
+        )["Items"]
+        assert sorted(i["pk"]["S"] for i in found) == sorted([first, second])
+        client.delete_item(TableName=table, Key={"pk": {"S": first}})
+        left = client.query(
+            TableName=table,
+            IndexName="byG",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "same"}},
+        )["Items"]
+        assert [i["pk"]["S"] for i in left] == [second]
+    finally:
+        client.delete_table(TableName=table)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.errors import StackError
@@ -21,3 +23,18 @@ def test_a_failing_download_shows_its_output() -> None:
 def test_a_missing_tool_is_named() -> None:
     with pytest.raises(StackError, match="'no-such-tool' is not on PATH: install it"):
         install.require_tool("no-such-tool", "install it")
+
+
+def test_dynalite_patch_is_idempotent_and_refuses_an_unknown_source(tmp_path: Path) -> None:
+    from ops.install import DYNALITE_PATCHES, patch_dynalite
+
+    (relative, original, replacement), *_ = DYNALITE_PATCHES
+    source = tmp_path / relative
+    source.parent.mkdir(parents=True)
+    source.write_text(f"function createIndexKey () {{\n  {original}\n}}\n")
+    patch_dynalite(tmp_path)
+    patch_dynalite(tmp_path)
+    assert source.read_text().count(replacement) == 1 and original not in source.read_text()
+    source.write_text("something else entirely\n")
+    with pytest.raises(StackError, match="not the pinned 4.0.0"):
+        patch_dynalite(tmp_path)
