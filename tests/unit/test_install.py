@@ -36,5 +36,5 @@ def test_dynalite_patch_is_idempotent_and_refuses_an_unknown_source(tmp_path: Pa
     patch_dynalite(tmp_path)
     assert source.read_text().count(replacement) == 1 and original not in source.read_text()
     source.write_text("something else entirely\n")
-    with pytest.raises(StackError, match="not the pinned 4.0.0"):
+    with pytest.raises(StackError, match=r"not the pinned 4\.0\.0"):
         patch_dynalite(tmp_path)
