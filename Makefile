@@ -54,7 +54,8 @@ demo: install
 
 # Benchmarks (not tests): ratios against baselines measured in the same run, under bench/results/.
 bench: stack-up
-	$(BIN)/python -m bench.backfill_bench --rows $(or $(BENCH_ROWS),20000)
+	$(BIN)/python -m bench.backfill_bench --rows $(or $(BENCH_ROWS),10000)
+	$(BIN)/python -m bench.reconcile_bench --sizes $(or $(BENCH_SIZES),100000 500000)
 
 clean: stack-down
 	rm -rf .stack $(VENV) *.egg-info

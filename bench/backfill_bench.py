@@ -1,21 +1,36 @@
-"""Backfill throughput against its ceiling, in one process on the same endpoints.
+"""Backfill throughput and CPU against baselines, in one process on the same endpoints.
 
-Ceiling = a raw loop of the same conditional PutItems (snapshot condition) with the same concurrency
-and pre-built items: no PostgreSQL reads, no codec, no checkpoints. The ratio says what ddbridge's
-reading, mapping and bookkeeping cost. Machines here are noisy: read the ratio, not the absolute rates.
+Every run copies the same rows into its own fresh table:
 
-    python -m bench.backfill_bench --rows 20000   # writes bench/results/backfill.md
+- **ddbridge backfill**: keyset reads, the codec, conditional snapshot PutItems, checkpoints.
+- **raw conditional PutItem loop**: the same pre-built items and condition at the same concurrency,
+  no PostgreSQL, no codec, no checkpoints: the ceiling for writes that keep the guarantee.
+- **the original guide's approach**: OFFSET pagination, BatchWriteItem of 25 unconditional items,
+  a 100 ms pause every 10 batches, one thread.
+- **raw BatchWriteItem**: pre-built items, unconditional batches of 25 at the same concurrency (no
+  guarantee at all: the ceiling of the endpoint).
+- **naive boto3 loop**: ``Table.put_item`` one item at a time (resource API), for CPU per row.
+
+Machines here are noisy: read the ratios, not the absolute rates.
+
+    python -m bench.backfill_bench --rows 10000   # writes bench/results/backfill.md
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import psycopg
+from boto3.dynamodb.types import TypeDeserializer
 from psycopg import sql
 
 from backfill.runner import Backfill, BackfillOptions, ErrorLog
@@ -24,39 +39,71 @@ from bridge.config import Settings, load_settings
 from bridge.dynamo import make_client
 from bridge.initialize import initialize
 from bridge.mapping import RowMapper
-from bridge.rules import WriteRules
+from bridge.rules import WriteAction, WriteRules
 from examples.payments.generate import load_payments
 
 RESULTS = Path(__file__).parent / "results"
+ADMIN_DSN = "host=127.0.0.1 port=55432 user=postgres dbname=postgres"
 
 
-def _settings(rows: int) -> Settings:
+@dataclass
+class Run:
+    name: str
+    rows: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return 1000 * self.cpu_seconds / self.rows
+
+
+def measure(name: str, rows: int, work: Callable[[], None]) -> Run:
+    """Wall and process CPU time (all threads) of ``work``."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    work()
+    return Run(name, rows, time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def bench_settings(rows: int) -> tuple[Settings, str]:
+    """The payments example in a fresh database with ``rows`` rows; returns settings and the database."""
     base = load_settings(Path(__file__).parent.parent / "examples" / "payments" / "ddbridge.toml")
     tag = uuid.uuid4().hex[:8]
     db = f"bench_{tag}"
-    with psycopg.connect("host=127.0.0.1 port=55432 user=postgres dbname=postgres", autocommit=True) as conn:
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER ddbridge").format(sql.Identifier(db)))
     data = base.model_dump(mode="python")
     data["source"]["dsn"] = f"postgresql://ddbridge:ddbridge@127.0.0.1:55432/{db}"
     data["dynamodb"]["control_table"] = f"bench_ctl_{tag}"
     data["tables"][0]["target"] = f"BenchPayments_{tag}"
+    data["migration"]["metrics_port"] = 0
     settings = Settings(**data)
     load_payments(settings.source.dsn.get_secret_value(), rows=rows)
-    return settings
+    return settings, db
 
 
-def run_ddbridge(settings: Settings, workers: int) -> float:
-    job = Backfill(settings, BackfillOptions(workers=workers, require_stream=False, migration_id="bench"))
-    plan, store, cps = job.prepare()
-    started = time.perf_counter()
-    summary = job.run(plan, store, cps, ErrorLog(RESULTS / "bench.errors.jsonl", "bench", plan.source))
-    elapsed = time.perf_counter() - started
-    assert summary.status == "Completed" and summary.rows_written == plan.total_rows, summary
-    return summary.rows_read / elapsed
+def drop_bench(settings: Settings, db: str, tables: Sequence[str]) -> None:
+    """Remove what a benchmark created: its DynamoDB tables and its database."""
+    client = make_client(settings.dynamodb)
+    for table in tables:
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+            client.delete_table(TableName=table)
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 
 
-def run_raw(settings: Settings, target: str) -> float:
-    """The same items, pre-built, written by a bare conditional PutItem pool of the same size."""
+def new_table(settings: Settings, suffix: str) -> str:
+    """A fresh copy of the mapping's target table (same keys and GSIs); returns its name."""
+    mapping = settings.tables[0].model_copy(update={"target": settings.tables[0].target + suffix})
+    initialize(settings.model_copy(update={"tables": [mapping]}), source=False, connector=False)
+    return mapping.target
+
+
+def prebuilt_actions(settings: Settings) -> list[WriteAction]:
     mapping = settings.mapping()
     rules = WriteRules(RowMapper(mapping), settings.bookkeeping, 0)
     with psycopg.connect(settings.source.dsn.get_secret_value()) as conn:
@@ -66,40 +113,149 @@ def run_raw(settings: Settings, target: str) -> float:
         records = conn.execute(
             sql.SQL("SELECT {} FROM payments").format(sql.SQL(", ").join(map(sql.Identifier, cols)))
         ).fetchall()
-    actions = [rules.snapshot(pgrows.to_row(cols, [types[c] for c in cols], r)) for r in records]
+    return [rules.snapshot(pgrows.to_row(cols, [types[c] for c in cols], r)) for r in records]
+
+
+def run_ddbridge(settings: Settings, workers: int) -> Run:
+    job = Backfill(settings, BackfillOptions(workers=workers, require_stream=False, migration_id="bench"))
+    plan, store, cps = job.prepare()
+    errors = ErrorLog(RESULTS / "bench.errors.jsonl", "bench", plan.source)
+    holder: dict[str, Any] = {}
+    run = measure(
+        "ddbridge backfill", plan.total_rows, lambda: holder.update(summary=job.run(plan, store, cps, errors))
+    )
+    summary = holder["summary"]
+    assert summary.status == "Completed" and summary.rows_written == plan.total_rows, summary
+    return run
+
+
+def run_raw_conditional(settings: Settings, actions: list[WriteAction], table: str) -> Run:
+    rules = WriteRules(RowMapper(settings.mapping()), settings.bookkeeping, 0)
     concurrency = settings.migration.write_concurrency
     client = make_client(settings.dynamodb, pool_size=concurrency + 4)
     condition = rules.condition(actions[0])
 
-    def put(action: object) -> None:
-        client.put_item(TableName=target, Item=action.item, **condition)  # type: ignore[attr-defined]
+    def work() -> None:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(lambda a: client.put_item(TableName=table, Item=a.item, **condition), actions))
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(put, actions))
-    return len(actions) / (time.perf_counter() - started)
+    return measure("raw conditional PutItem loop (pre-built items)", len(actions), work)
+
+
+def _batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    request = {table: [{"PutRequest": {"Item": item}} for item in items]}
+    while request:
+        resp = client.batch_write_item(RequestItems=request)
+        request = resp.get("UnprocessedItems") or {}
+        if request:
+            time.sleep(0.05)
+
+
+def run_raw_batch(settings: Settings, actions: list[WriteAction], table: str) -> Run:
+    concurrency = settings.migration.write_concurrency
+    client = make_client(settings.dynamodb, pool_size=concurrency + 4)
+    batches = [[a.item for a in actions[i : i + 25]] for i in range(0, len(actions), 25)]
+
+    def work() -> None:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(lambda b: _batch_write(client, table, b), batches))
+
+    return measure("raw unconditional BatchWriteItem (pre-built items)", len(actions), work)
+
+
+def run_guide(settings: Settings, table: str, rows: int) -> Run:
+    """The original guide's migrator: OFFSET pages of 25, BatchWriteItem, 100 ms pause every 10 batches."""
+    mapping = settings.mapping()
+    mapper = RowMapper(mapping)
+    client = make_client(settings.dynamodb)
+
+    def work() -> None:
+        with psycopg.connect(settings.source.dsn.get_secret_value()) as conn:
+            pgrows.configure(conn)
+            types = pgrows.column_types(conn, mapping.schema_name, mapping.table_name)
+            cols = list(types)
+            select = sql.SQL("SELECT {} FROM payments ORDER BY payment_id LIMIT 25 OFFSET %s").format(
+                sql.SQL(", ").join(map(sql.Identifier, cols))
+            )
+            offset, batches = 0, 0
+            while True:
+                records = conn.execute(select, (offset,)).fetchall()
+                if not records:
+                    return
+                items = [mapper.item(pgrows.to_row(cols, [types[c] for c in cols], r))[1] for r in records]
+                _batch_write(client, table, items)
+                offset += len(records)
+                batches += 1
+                if batches % 10 == 0:
+                    time.sleep(0.1)
+
+    return measure("the guide's approach (OFFSET, BatchWriteItem 25, pause)", rows, work)
+
+
+def run_naive(settings: Settings, actions: list[WriteAction], table: str) -> Run:
+    """One thread, boto3's resource API, Table.put_item per item (items converted to Python values)."""
+    d = settings.dynamodb
+    resource = boto3.resource(
+        "dynamodb",
+        endpoint_url=d.endpoint_url,
+        region_name=d.region,
+        aws_access_key_id=d.access_key_id.get_secret_value() if d.access_key_id else None,
+        aws_secret_access_key=d.secret_access_key.get_secret_value() if d.secret_access_key else None,
+    )
+    target = resource.Table(table)
+    deserialize = TypeDeserializer().deserialize
+    plain = [{k: deserialize(v) for k, v in a.item.items()} for a in actions]
+
+    def work() -> None:
+        for item in plain:
+            target.put_item(Item=item)
+
+    return measure("naive boto3 Table.put_item loop (one thread)", len(plain), work)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--naive-rows", type=int, default=2_000, help="rows for the slow naive loop")
     args = parser.parse_args()
-    settings = _settings(args.rows)
-    initialize(settings, source=False, connector=False)
-    raw_table = settings.tables[0].model_copy(update={"target": settings.tables[0].target + "_raw"})
-    initialize(settings.model_copy(update={"tables": [raw_table]}), source=False, connector=False)
-    ours = run_ddbridge(settings, args.workers)
-    raw = run_raw(settings, raw_table.target)
-    RESULTS.mkdir(exist_ok=True)
-    report = (
-        "# Backfill benchmark\n\n"
+    settings, db = bench_settings(args.rows)
+    tables = [settings.tables[0].target, settings.dynamodb.control_table]
+    try:
+        initialize(settings, source=False, connector=False)
+        actions = prebuilt_actions(settings)
+        names = {s: new_table(settings, s) for s in ("_raw", "_guide", "_batch", "_naive")}
+        tables += list(names.values())
+        runs = [
+            run_raw_conditional(settings, actions, names["_raw"]),
+            run_ddbridge(settings, args.workers),
+            run_guide(settings, names["_guide"], args.rows),
+            run_raw_batch(settings, actions, names["_batch"]),
+        ]
+        naive = run_naive(settings, actions[: args.naive_rows], names["_naive"])
+    finally:
+        drop_bench(settings, db, tables)
+    ceiling, ours, guide = runs[0], runs[1], runs[2]
+    lines = [
+        "# Backfill benchmark",
+        "",
         f"{args.rows:,} payments rows, endpoint {settings.dynamodb.endpoint_url}, "
-        f"{settings.migration.write_concurrency} concurrent conditional PutItems, {args.workers} workers.\n\n"
-        "| run | rows/s | ratio |\n|---|---|---|\n"
-        f"| raw conditional PutItem loop (pre-built items) | {raw:,.0f} | 1.00 |\n"
-        f"| ddbridge backfill (read + codec + write + checkpoints) | {ours:,.0f} | {ours / raw:.2f} |\n"
-    )
+        f"{settings.migration.write_concurrency} concurrent writes, {args.workers} backfill workers; "
+        f"naive loop over {naive.rows:,} rows. Command: `python -m bench.backfill_bench --rows {args.rows}`.",
+        "",
+        "| run | rows/s | vs raw conditional | CPU s / 1,000 rows |",
+        "|---|---:|---:|---:|",
+    ]
+    for run in [*runs, naive]:
+        lines.append(f"| {run.name} | {run.rate:,.0f} | {run.rate / ceiling.rate:.2f} | {run.cpu_per_1000:.3f} |")
+    lines += [
+        "",
+        f"- ddbridge / raw conditional ceiling: **{ours.rate / ceiling.rate:.2f}** (target >= 0.9)",
+        f"- ddbridge / the guide's approach: **{ours.rate / guide.rate:.1f}x** (target >= 10x)",
+        f"- ddbridge CPU per row / naive boto3 loop: **{ours.cpu_per_1000 / naive.cpu_per_1000:.2f}** (target <= 0.5)",
+    ]
+    report = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backfill.md").write_text(report)
     print(report)
 
