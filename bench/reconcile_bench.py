@@ -6,7 +6,7 @@ For each size: the payments example in a fresh database, the same rows in a fres
 - **raw reading**: PostgreSQL COPY of the table and a parallel Scan with the same segments, nothing
   done with the rows (the ceiling of any full comparison);
 - **ddbridge full comparison**: ``reconcile.compare.full_compare`` (codec, digests, spill, compare);
-- **peak RSS** of a whole ``ddbridge reconcile`` in its own process (``os.wait4``).
+- **peak RSS** (VmHWM) of a whole ``ddbridge reconcile`` in its own process (``bench/peak_rss.py``).
 
     python -m bench.reconcile_bench --sizes 100000 500000   # writes bench/results/reconcile.md
 """
@@ -79,18 +79,20 @@ def ours(settings: Settings) -> float:
 def peak_rss_mb(settings: Settings, workdir: Path) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of a whole `ddbridge reconcile --sample 0` in its own process."""
     config = write_config(settings, workdir / "bench-reconcile.json")
+    rss_file = workdir / "bench-reconcile.rss"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDBRIDGE_")}
+    env["DDBRIDGE_PEAK_RSS_FILE"] = str(rss_file)
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "--config", str(config), "reconcile", "--sample", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.peak_rss", "--config", str(config), "reconcile", "--sample", "0"],
+        capture_output=True,
+        text=True,
         env=env,
+        check=False,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
-    assert os.waitstatus_to_exitcode(status) == 0, "the reconcile did not end clean"
-    return usage.ru_maxrss / 1024, elapsed
+    assert done.returncode == 0, "the reconcile did not end clean: " + done.stdout[-2000:] + done.stderr[-2000:]
+    return int(rss_file.read_text()) / 1024, elapsed
 
 
 def main() -> None:
