@@ -50,7 +50,7 @@ test: lint stack-up
 # The demo: a whole migration of the payments example on the local stack (examples/payments/demo.py):
 # stack, load, validate, init, bridge in the background, backfill under live traffic, reconcile.
 demo: install
-	$(BIN)/python -m examples.payments.demo --rows $(ROWS)
+	$(BIN)/python -m examples.payments.demo --config $(CURDIR)/examples/payments/ddbridge.toml --rows $(ROWS)
 
 # Benchmarks (not tests): ratios against baselines measured in the same run, under bench/results/.
 bench: stack-up

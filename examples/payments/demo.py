@@ -20,8 +20,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 from confluent_kafka.admin import AdminClient
+from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.markup import escape
 
@@ -29,7 +31,7 @@ from backfill.cli import run_backfill
 from backfill.runner import BackfillOptions
 from bridge.config import Settings, load_settings
 from bridge.dynamo import make_client
-from bridge.errors import DdbridgeError
+from bridge.errors import ConfigError, DdbridgeError
 from bridge.initialize import initialize
 from connectors.debezium import ConnectClient, connector_config, topic_for, wait_until_streaming
 from examples.payments import traffic
@@ -210,9 +212,24 @@ class Demo:
         )
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def require_local(settings: Settings) -> None:
+    """The demo deletes and recreates its tables, topics and connector: never against anything but a
+    local stack."""
+    endpoint = urlparse(settings.dynamodb.endpoint_url or "https://dynamodb.amazonaws.com").hostname
+    source = conninfo_to_dict(settings.source.dsn.get_secret_value()).get("host", "")
+    if endpoint not in LOCAL_HOSTS or source not in LOCAL_HOSTS:
+        raise ConfigError(
+            "the demo deletes and recreates its DynamoDB tables, topics and connector, so it only runs against a "
+            f"local stack (DynamoDB {endpoint}, PostgreSQL {source}); use examples/payments/ddbridge.toml"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A whole migration of the payments example on the local stack.")
-    parser.add_argument("--config", type=Path, default=Path(os.environ.get("DDBRIDGE_CONFIG", DEFAULT_CONFIG)))
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--rows", type=int, default=150_000)
     parser.add_argument("--traffic-rate", type=float, default=20.0, help="live changes per second during the copy")
     parser.add_argument("--workdir", type=Path, help="pidfile, bridge log and reports (default: the stack dir)")
@@ -220,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
+        require_local(settings)
         console = Console(soft_wrap=True, highlight=False)
         demo = Demo(settings, args.config.resolve(), args.workdir or settings.stack.dir, say=console.print)
         ok = demo.run(args.rows, args.traffic_rate, stack=not args.no_stack)
