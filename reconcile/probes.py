@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from bridge.codec import CodecError
 from bridge.config import GsiSettings, Settings
 from reconcile.canonical import Item, KeyTexts, bookkeeping_names, content, digest
+from reconcile.catchup import CatchUp
 from reconcile.compare import Candidate, Kind
 from reconcile.source import SourceTable, attribute_columns
 from reconcile.target import key_map
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 GSI_ROWS_CAP = 1000  # a sampled GSI key matching more rows is timed but not compared
-GSI_RETRIES = 3  # GSIs are eventually consistent: mismatching queries are repeated this many times
+GSI_RETRIES = 3  # mismatching queries are repeated this many times, each after the bridge caught up
 
 
 @dataclass
@@ -83,8 +84,11 @@ def _timed(call: Callable[[], T]) -> tuple[T, float]:
 class Prober:
     """Runs the sample and the GSI checks of one table."""
 
-    def __init__(self, settings: Settings, source: SourceTable, client: DynamoDBClient) -> None:
+    def __init__(
+        self, settings: Settings, source: SourceTable, client: DynamoDBClient, catchup: CatchUp | None = None
+    ) -> None:
         self.settings = settings
+        self.catchup = catchup
         self.source = source
         self.client = client
         self.book = settings.bookkeeping
@@ -125,7 +129,7 @@ class Prober:
         """Query every GSI with keys taken from sampled rows; compare with PostgreSQL.
 
         GSIs are eventually consistent and rows change under live traffic, so mismatching queries are
-        repeated (all together, a second apart) before they count as failures."""
+        repeated (all together, each time after the bridge caught up and a second for the index) before they count."""
         results = []
         limit = self.settings.reconcile.gsi_queries
         with self.source.connect() as conn:
@@ -150,7 +154,7 @@ class Prober:
                 for _ in range(GSI_RETRIES):
                     if not failing:
                         break
-                    time.sleep(1.0)
+                    self._settle(conn)
                     for number, (record, item, _) in list(failing.items()):
                         outcome, message = self._check_query(conn, gsi, record, item, None)
                         if outcome == "differs":
@@ -161,6 +165,15 @@ class Prober:
                 result.latency = Latency.of(times)
                 results.append(result)
         return results
+
+    def _settle(self, conn: Any) -> None:
+        """Before a mismatching query is repeated: let the bridge apply everything committed so far
+        (live traffic), then give the eventually consistent index a second."""
+        if self.catchup is not None:
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+            if row:
+                self.catchup.wait(str(row[0]), time.monotonic() + self.settings.reconcile.in_flight_timeout_s)
+        time.sleep(1.0)
 
     def _index_keys(self, gsi: GsiSettings) -> list[str]:
         return [gsi.partition_key.name] + ([gsi.sort_key.name] if gsi.sort_key else [])

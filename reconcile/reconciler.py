@@ -136,14 +136,15 @@ def reconcile(
         f"full pass: {full.source_rows:,} rows, {full.target_live:,} live items, {full.matched:,} matched, "
         f"{len(full.candidates) + full.overflow:,} to re-check ({full.seconds:.1f} s)"
     )
-    prober = Prober(settings, source, client)
+    catchup = CatchUp(settings, mapping)
+    prober = Prober(settings, source, client, catchup)
     size = conf.sample_size if options.sample_size is None else options.sample_size
     with source.connect() as conn:
         records = source.sample(conn, max(size, conf.gsi_queries))  # GSI queries use sampled keys too
     sample, sample_candidates = prober.sample(records[:size])
     say(f"sample: {sample.size - len(sample.mismatched)}/{sample.size} rows match at first read")
     candidates = _merge(full.candidates, sample_candidates)
-    rechecker = Rechecker(settings, source, client, CatchUp(settings, mapping))
+    rechecker = Rechecker(settings, source, client, catchup)
     if candidates:
         say(f"re-checking {len(candidates):,} differences after the bridge catches up (in-flight changes)")
     recheck = rechecker.run(candidates)
