@@ -110,7 +110,14 @@ def to_dict(r: Report, limit: int) -> dict[str, Any]:
         "sample": {"size": r.sample.size, "matched": r.sample.matched, "latency_ms": vars(r.sample.latency)},
         "query_latency_ms": {**vars(lat), "threshold_p95": r.latency_threshold_ms},
         "gsis": [
-            {"name": g.name, "queries": g.queries, "compared": g.compared, "failures": g.failures, **vars(g.latency)}
+            {
+                "name": g.name,
+                "queries": g.queries,
+                "compared": g.compared,
+                "failures": g.failures,
+                "changing": g.changing,
+                **vars(g.latency),
+            }
             for g in r.gsis
         ],
         "errors": {
