@@ -168,13 +168,7 @@ class Backfill:
         self.max_errors = m.max_errors if options.max_errors is None else options.max_errors
         self.client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
         self.rules = WriteRules(RowMapper(self.mapping), settings.bookkeeping, m.tombstone_grace_days * 86400)
-        self.sink = DynamoSink(
-            self.client,
-            self.rules,
-            concurrency=m.write_concurrency,
-            retry_attempts=m.retry_attempts,
-            backoff_ms=m.throttle_backoff_ms,
-        )
+        self.sink = DynamoSink.for_settings(settings, self.rules, self.client)
         self.stop_event = threading.Event()
         self.failure: BaseException | None = None
         self.lock = threading.Lock()

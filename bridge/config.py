@@ -155,6 +155,8 @@ class DynamoSettings(_Strict):
     """table of backfill plans and checkpoints (created by init)"""
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
     """billing mode of tables init creates"""
+    lean_puts: bool = True
+    """conditional PutItems skip botocore's generic pipeline (a third of the CPU per write); false: boto3"""
 
 
 class MigrationSettings(_Strict):

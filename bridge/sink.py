@@ -9,7 +9,7 @@ out a TransientError is raised and the caller must not commit offsets.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,6 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from bridge import metrics
+from bridge.config import Settings
+from bridge.dynamo import make_put_item
 from bridge.errors import TransientError
 from bridge.rules import WriteAction, WriteRules
 
@@ -100,14 +102,29 @@ class DynamoSink:
         retry_attempts: int,
         backoff_ms: int,
         max_backoff_s: float = 20.0,
+        put_item: Callable[..., Any] | None = None,
     ) -> None:
         self.client = client
+        self.put_item = put_item or client.put_item
         self.rules = rules
         self.table = rules.mapper.mapping.target
         self.source = rules.mapper.mapping.source
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ddbridge-put")
         self.retry_attempts = retry_attempts
         self.wait = wait_random_exponential(multiplier=backoff_ms / 1000.0, max=max_backoff_s)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, rules: WriteRules, client: DynamoDBClient) -> DynamoSink:
+        """A sink with the configured concurrency, retries and PutItem caller (``dynamodb.lean_puts``)."""
+        m = settings.migration
+        return cls(
+            client,
+            rules,
+            concurrency=m.write_concurrency,
+            retry_attempts=m.retry_attempts,
+            backoff_ms=m.throttle_backoff_ms,
+            put_item=make_put_item(settings.dynamodb, pool_size=m.write_concurrency + 4),
+        )
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -139,7 +156,7 @@ class DynamoSink:
                 reraise=True,
             ):
                 with attempt:
-                    self.client.put_item(**request)
+                    self.put_item(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "")

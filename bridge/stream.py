@@ -122,13 +122,7 @@ class Bridge:
         self.routes: dict[str, TableRoute] = {}
         for mapping in mappings:
             rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
-            sink = DynamoSink(
-                client,
-                rules,
-                concurrency=m.write_concurrency,
-                retry_attempts=m.retry_attempts,
-                backoff_ms=m.throttle_backoff_ms,
-            )
+            sink = DynamoSink.for_settings(settings, rules, client)
             self.routes[topic_for(settings, mapping.source)] = TableRoute(mapping, rules, sink)
         self.consumer = Consumer(consumer_config(settings))
         self.producer = Producer(

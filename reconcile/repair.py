@@ -46,13 +46,7 @@ class Repairer:
         self.book = settings.bookkeeping
         self.source = source
         self.rules = WriteRules(source.mapper, self.book, m.tombstone_grace_days * 86400)
-        self.sink = DynamoSink(
-            client,
-            self.rules,
-            concurrency=m.write_concurrency,
-            retry_attempts=m.retry_attempts,
-            backoff_ms=m.throttle_backoff_ms,
-        )
+        self.sink = DynamoSink.for_settings(settings, self.rules, client)
 
     def repair(self, differences: Sequence[Difference]) -> RepairResult:
         result = RepairResult()

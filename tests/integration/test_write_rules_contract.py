@@ -9,26 +9,37 @@ bookkeeping included.
 from __future__ import annotations
 
 import uuid
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.config import DynamoSettings
-from bridge.dynamo import make_client
-from bridge.rules import accepts
+from bridge.dynamo import make_client, make_put_item
+from bridge.rules import WriteRules, accepts
 from bridge.sink import DynamoSink
 from bridge.tables import ensure_table, table_spec
 from ops.stack import LocalStack
 from tests.model import BOOK, MAPPINGS, Item, Store, batch_actions, deliveries, histories, make_rules, store_from_items
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 RUN = uuid.uuid4().hex[:8]
 
 
-@pytest.fixture(params=["dynalite", "moto"])
+@pytest.fixture(params=["dynalite", "moto", "dynalite-boto3"])
 def endpoint(request: pytest.FixtureRequest, stack: LocalStack) -> DynamoSettings:
-    return DynamoSettings(endpoint_url=f"http://127.0.0.1:{getattr(stack.ports, request.param)}")
+    """Both servers through the sink's lean PutItem caller, and one through boto3's (``lean_puts=false``)."""
+    server, _, caller = request.param.partition("-")
+    port = getattr(stack.ports, server)
+    return DynamoSettings(endpoint_url=f"http://127.0.0.1:{port}", lean_puts=caller != "boto3")
+
+
+def make_sink(endpoint: DynamoSettings, client: DynamoDBClient, rules: WriteRules, concurrency: int) -> DynamoSink:
+    put_item = make_put_item(endpoint, pool_size=concurrency)
+    return DynamoSink(client, rules, concurrency=concurrency, retry_attempts=3, backoff_ms=10, put_item=put_item)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -40,7 +51,7 @@ def test_real_conditions_match_the_model(endpoint: DynamoSettings, mapping: str,
     rules = make_rules(MAPPINGS[mapping].model_copy(update={"target": target}))
     client = make_client(endpoint, max_attempts=1)
     ensure_table(client, table_spec(rules.mapper.mapping))
-    sink = DynamoSink(client, rules, concurrency=4, retry_attempts=3, backoff_ms=10)
+    sink = make_sink(endpoint, client, rules, 4)
     model: Store = {}
     try:
         for batch in batches:
@@ -66,7 +77,7 @@ def test_items_not_written_by_ddbridge_are_overwritten_like_the_model(endpoint: 
     rules = make_rules(MAPPINGS["plain"].model_copy(update={"target": target}))
     client = make_client(endpoint, max_attempts=1)
     ensure_table(client, table_spec(rules.mapper.mapping))
-    sink = DynamoSink(client, rules, concurrency=2, retry_attempts=3, backoff_ms=10)
+    sink = make_sink(endpoint, client, rules, 2)
     try:
         for key in ("1", "2"):
             client.put_item(TableName=target, Item={"Id": {"N": key}, "legacy": {"S": "x"}})
@@ -88,7 +99,7 @@ def test_repairs_only_replace_the_version_they_observed(endpoint: DynamoSettings
     rules = make_rules(MAPPINGS["plain"].model_copy(update={"target": target}))
     client = make_client(endpoint, max_attempts=1)
     ensure_table(client, table_spec(rules.mapper.mapping))
-    sink = DynamoSink(client, rules, concurrency=2, retry_attempts=3, backoff_ms=10)
+    sink = make_sink(endpoint, client, rules, 2)
     row = {"id": {"N": "1"}, "grp": {"N": "1"}, "d": {"S": "2024-01-01"}, "v": {"N": "5"}, "note": None}
     fixed = {**row, "v": {"N": "6"}}
     try:
