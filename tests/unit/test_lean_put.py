@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import botocore.auth
 import pytest
@@ -45,7 +45,7 @@ def test_signature_is_the_one_botocore_computes(
 
 
 class _Handler(BaseHTTPRequestHandler):
-    replies: list[tuple[int, bytes, str | None]] = []
+    replies: ClassVar[list[tuple[int, bytes, str | None]]] = []
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["content-length"]))
@@ -63,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[tuple[int, bytes, str | None]]]]:
-    replies: list[tuple[int, bytes, str | None]] = []
+    replies: ClassVar[list[tuple[int, bytes, str | None]]] = []
     handler = type("Handler", (_Handler,), {"replies": replies})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
