@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import botocore.auth
 import pytest
@@ -44,12 +44,19 @@ def test_signature_is_the_one_botocore_computes(
     lean.close()
 
 
+Reply = tuple[int, bytes, str | None]
+
+
+class _Server(ThreadingHTTPServer):
+    replies: list[Reply]
+
+
 class _Handler(BaseHTTPRequestHandler):
-    replies: ClassVar[list[tuple[int, bytes, str | None]]] = []
+    server: _Server
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["content-length"]))
-        status, body, crc = self.replies.pop(0)
+        status, body, crc = self.server.replies.pop(0)
         self.send_response(status)
         self.send_header("content-length", str(len(body)))
         if crc is not None:
@@ -62,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, list[tuple[int, bytes, str | None]]]]:
+def server() -> Iterator[tuple[str, list[Reply]]]:
     replies: ClassVar[list[tuple[int, bytes, str | None]]] = []
     handler = type("Handler", (_Handler,), {"replies": replies})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -75,7 +82,7 @@ def _lean(url: str) -> LeanPutItem:
     return LeanPutItem(url, "us-east-1", Credentials("a", "b"), pool_size=1)
 
 
-def test_errors_have_botocore_shapes(server: tuple[str, list[tuple[int, bytes, str | None]]]) -> None:
+def test_errors_have_botocore_shapes(server: tuple[str, list[Reply]]) -> None:
     url, replies = server
     put = _lean(url)
     ok = b"{}"
@@ -102,7 +109,7 @@ def test_errors_have_botocore_shapes(server: tuple[str, list[tuple[int, bytes, s
 
 
 def test_a_corrupted_response_is_a_retryable_network_error(
-    server: tuple[str, list[tuple[int, bytes, str | None]]],
+    server: tuple[str, list[Reply]],
 ) -> None:
     url, replies = server
     replies.append((200, b"{}", str(zlib.crc32(b"{}") ^ 1)))
