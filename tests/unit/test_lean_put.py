@@ -70,9 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[Reply]]]:
-    replies: ClassVar[list[tuple[int, bytes, str | None]]] = []
-    handler = type("Handler", (_Handler,), {"replies": replies})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    replies: list[Reply] = []
+    httpd = _Server(("127.0.0.1", 0), _Handler)
+    httpd.replies = replies
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", replies
     httpd.shutdown()
