@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import time
@@ -21,6 +20,9 @@ from backfill.status import MigrationStatus, read_status
 from bridge import metrics
 from bridge.config import Settings
 from bridge.dynamo import make_client
+from bridge.errors import ConfigError
+
+log = logging.getLogger("ddbridge.backfill")
 
 
 def _duration(seconds: float | None) -> str:
@@ -71,8 +73,10 @@ def run_backfill(
     job = Backfill(settings, options, on_progress=advance)
     plan, store, checkpoints = job.prepare()
     if settings.migration.metrics_port:
-        with contextlib.suppress(OSError):  # a port in use must not stop the copy
-            metrics.serve(settings.migration.metrics_port, settings.stream.metrics_host)
+        try:
+            metrics.serve(settings.migration.metrics_port, settings.stream.metrics_host, "migration.metrics_port")
+        except ConfigError as exc:  # a port in use must not stop the copy
+            log.warning("%s; copying without metrics", exc)
     mine = plan.ranges_of(options.segment)
     total = sum(plan.range_rows[r] for r in mine) if plan.range_rows else plan.total_rows
     already = sum(checkpoints[r].rows_read for r in mine if r in checkpoints)

@@ -21,6 +21,7 @@ Machines here are noisy: read the ratios, not the absolute rates.
 from __future__ import annotations
 
 import argparse
+import json
 import contextlib
 import time
 import uuid
@@ -264,6 +265,9 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "backfill.md").write_text(report)
+    (RESULTS / "backfill.json").write_text(
+        json.dumps([{"name": r.name, "rate": r.rate, "cpu_per_1000": r.cpu_per_1000} for r in [*runs, naive]], indent=1)
+    )
     print(report)
 
 

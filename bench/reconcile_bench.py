@@ -14,9 +14,11 @@ For each size: the payments example in a fresh database, the same rows in a fres
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -108,7 +110,8 @@ def main() -> None:
             fill_target(settings)
             raw = raw_read(settings)
             full = ours(settings)
-            rss, whole = peak_rss_mb(settings, RESULTS)
+            with tempfile.TemporaryDirectory() as tmp:
+                rss, whole = peak_rss_mb(settings, Path(tmp))
             rows.append({"size": size, "raw": raw, "ours": full, "rss": rss, "whole": whole})
         finally:
             drop_bench(settings, db, [settings.mapping().target, settings.dynamodb.control_table])
@@ -130,6 +133,7 @@ def main() -> None:
     report = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "reconcile.md").write_text(report)
+    (RESULTS / "reconcile.json").write_text(json.dumps(rows, indent=1))
     print(report)
 
 

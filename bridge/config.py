@@ -113,6 +113,8 @@ class ConnectSettings(_Strict):
     """Debezium heartbeat: keeps the slot advancing on a quiet source"""
     heartbeat_table: str = "public.ddbridge_heartbeat"
     """table the heartbeat query writes to (created by init)"""
+    poll_interval_ms: int = Field(50, ge=1)
+    """how long Debezium waits for more changes before sending a batch (its default 500 ms is added latency)"""
     topic_partitions: int = Field(4, ge=1)
     """partitions of the change topics (the bridge's unit of scale-out)"""
     topic_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from bridge.errors import ConfigError
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 # Change events read from Kafka, by source table and Debezium op (c/u/d/r/t, "tombstone" for null records).
@@ -57,6 +59,14 @@ BACKFILL_PROCESSED = Gauge(
 )
 
 
-def serve(port: int, addr: str = "127.0.0.1") -> None:
-    """Expose the registry over HTTP at ``http://addr:port/metrics``."""
-    start_http_server(port, addr=addr, registry=REGISTRY)
+def serve(port: int, addr: str, setting: str) -> None:
+    """Expose the registry over HTTP at ``http://addr:port/metrics``; a port in use is a ConfigError
+    naming ``setting`` (two processes on one host need a port each)."""
+    try:
+        start_http_server(port, addr=addr, registry=REGISTRY)
+    except OSError as exc:
+        env = "DDBRIDGE_" + setting.upper().replace(".", "__")
+        raise ConfigError(
+            f"cannot serve metrics on {addr}:{port}: {exc.strerror} (another ddbridge process on this host?); "
+            f"give each process its own port with {setting} ({env}=...), or 0 to disable metrics"
+        ) from exc

@@ -22,7 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +171,9 @@ class Bridge:
                 )
         self.assignment = list(committed)
         consumer.assign(committed)
+        # A partition paused while a batch was being written (``_wait_writes``) stays paused across an
+        # unassign/assign in librdkafka; left so, this member would own it and never read it again.
+        consumer.resume(committed)
         log.info("assigned %s", ", ".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in committed))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -285,8 +288,8 @@ class Bridge:
         if paused:
             self.consumer.pause(paused)
         try:
-            while not future.done():
-                msg = self.consumer.poll(0.1)  # serves rebalance callbacks; paused partitions deliver nothing
+            while not wait([future], timeout=0.05).done:  # returns the moment the writes finish
+                msg = self.consumer.poll(0)  # serves rebalance callbacks; paused partitions deliver nothing
                 if msg is not None and not msg.error():
                     self.carry.append(msg)
                 if self.inflight is None:  # a revoke callback finished the batch
@@ -327,9 +330,7 @@ class Bridge:
         last_status = 0.0
         try:
             while not self.stopping.is_set():
-                messages = self.carry + self._check_errors(
-                    self.consumer.consume(num_messages=batch_size, timeout=self.settings.stream.poll_timeout_s)
-                )
+                messages = self.carry + self._check_errors(self._fetch(batch_size))
                 self.carry = []
                 if messages:
                     future = self.worker.submit(self.apply_batch, messages)
@@ -347,6 +348,15 @@ class Bridge:
         finally:
             self.close()
         return self.totals
+
+    def _fetch(self, batch_size: int) -> list[Message]:
+        """The next batch: wait (up to ``poll_timeout_s``) for one record, then take whatever else is already
+        fetched, up to ``batch_size``. Never waits to fill a batch: under load batches fill by themselves
+        while the previous one is written, and a quiet source gets each change applied at once."""
+        first = self.consumer.poll(self.settings.stream.poll_timeout_s)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(num_messages=batch_size - 1, timeout=0)] if batch_size > 1 else [first]
 
     def update_lag(self) -> int:
         """Refresh the consumer-lag gauges; returns the total lag of the assigned partitions."""

@@ -41,7 +41,7 @@ def run_stream(settings: Settings, tables: list[str] | None, *, json_output: boo
         force=True,
     )
     if settings.stream.metrics_port:
-        metrics.serve(settings.stream.metrics_port, settings.stream.metrics_host)
+        metrics.serve(settings.stream.metrics_port, settings.stream.metrics_host, "stream.metrics_port")
         log.info("metrics on http://%s:%d/metrics", settings.stream.metrics_host, settings.stream.metrics_port)
     bridge = Bridge(settings, tables)
     bridge.install_signal_handlers()

@@ -39,6 +39,7 @@ def connector_config(settings: Settings) -> dict[str, str]:
         "snapshot_mode": c.snapshot_mode,
         "heartbeat_interval_ms": str(c.heartbeat_interval_ms),
         "heartbeat_table": c.heartbeat_table,
+        "poll_interval_ms": str(c.poll_interval_ms),
         "topic_partitions": str(c.topic_partitions),
         "topic_retention_ms": str(c.topic_retention_ms),
     }

@@ -327,3 +327,22 @@ def test_two_bridges_share_partitions_and_sigterm_hands_over(
         assert second.alive()
     finally:
         second.stop()
+
+
+def test_a_member_joining_while_the_other_writes_leaves_no_partition_paused(
+    streaming: tuple[Settings, BridgeProcess], tmp_path: Path
+) -> None:
+    """Regression: partitions paused during a batch's writes stayed paused when a rebalance revoked and
+    re-assigned them, so a member owned partitions it never read again (found by bench/stream_bench.py)."""
+    settings, first = streaming
+    load_payments(settings.source.dsn.get_secret_value(), rows=6000, reset=False)  # keeps the first busy writing
+    time.sleep(1.0)
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = BridgeProcess(settings, second_dir).start()
+    try:
+        assert_converged(settings)
+        assert "revoked" in first.output(), "no rebalance happened: the test proves nothing"
+        assert first.alive() and second.alive()
+    finally:
+        second.stop()

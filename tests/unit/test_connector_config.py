@@ -20,6 +20,7 @@ def test_template_is_filled_from_settings() -> None:
     assert config["value.converter.schemas.enable"] == "true"
     assert config["time.precision.mode"] == "adaptive"
     assert "ddbridge_heartbeat" in config["heartbeat.action.query"]
+    assert config["poll.interval.ms"] == "50"  # Debezium's 500 ms default is pure latency
     assert topic_for(settings, "public.payments") == "ddbridge.public.payments"
 
 

@@ -1,0 +1,70 @@
+"""One PNG of the latest benchmark results (bench/results/*.json): ``python -m bench.chart``.
+
+Needs matplotlib (``pip install -e '.[bench]'``; ``make bench`` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _load(name: str) -> Any:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def main() -> None:
+    backfill, stream, reconcile = _load("backfill"), _load("stream"), _load("reconcile")
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    (ax_backfill, ax_latency), (ax_reconcile, ax_scale) = axes
+    if backfill:
+        names = [r["name"].split(" (")[0] for r in backfill]
+        colors = ["tab:green" if n.startswith("ddbridge") else "tab:gray" for n in names]
+        ax_backfill.barh(names, [r["rate"] for r in backfill], color=colors)
+        ax_backfill.invert_yaxis()
+        ax_backfill.set_xlabel("rows/s")
+        ax_backfill.set_title("Backfill throughput (same run, same endpoint)")
+    if stream:
+        segments = [("commit_to_kafka", "commit→Kafka"), ("kafka_to_dynamodb", "Kafka→DynamoDB"), ("end_to_end", "end to end")]
+        width = 0.25
+        for i, q in enumerate(("p50", "p95", "p99")):
+            xs = [j + (i - 1) * width for j in range(len(segments))]
+            ax_latency.bar(xs, [stream["latency"][key][q] for key, _ in segments], width, label=q)
+        ax_latency.axhline(3 * stream["putitem"]["p50"], color="tab:red", linestyle="--", label="3x one PutItem")
+        ax_latency.set_xticks(range(len(segments)), [label for _, label in segments])
+        ax_latency.set_yscale("log")
+        ax_latency.set_ylabel("ms")
+        ax_latency.legend()
+        ax_latency.set_title(f"Streaming latency at {stream['latency']['rate']:.0f} events/s")
+        drains = stream["drains"]
+        ax_scale.bar(
+            [str(d["processes"]) for d in drains], [d["events"] / d["seconds"] for d in drains], color="tab:blue"
+        )
+        ax_scale.set_xlabel("ddbridge stream processes")
+        ax_scale.set_ylabel("events/s")
+        ax_scale.set_title("Draining a backlog: one vs two processes")
+    if reconcile:
+        sizes = [f"{r['size']:,}" for r in reconcile]
+        ax_reconcile.bar(sizes, [r["raw"] / r["ours"] for r in reconcile], color="tab:purple")
+        ax_reconcile.axhline(0.8, color="tab:red", linestyle="--", label="target 0.8")
+        ax_reconcile.set_ylim(0, 1.1)
+        ax_reconcile.set_ylabel("full comparison / raw reading")
+        rss = ", ".join(f"{r['rss']:.0f} MB" for r in reconcile)
+        ax_reconcile.set_title(f"Reconcile speed vs raw reading (peak RSS {rss})")
+        ax_reconcile.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "benchmarks.png", dpi=90)
+    print(f"wrote {RESULTS / 'benchmarks.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""A throw-away migration of the payments example on the local stack, for benchmarks: its own
+database, connector, slot, publication, topics, consumer group and DynamoDB tables, all removed
+afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import psycopg
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from bridge.config import Settings, load_settings
+from bridge.dynamo import make_client
+from connectors.debezium import ConnectClient
+from examples.payments.generate import load_payments
+
+EXAMPLE_CONFIG = Path(__file__).parent.parent / "examples" / "payments" / "ddbridge.toml"
+ADMIN_DSN = "host=127.0.0.1 port=55432 user=postgres dbname=postgres"
+
+
+def sandbox_settings(tag: str, *, partitions: int = 4) -> Settings:
+    """The payments example with every shared name made unique by ``tag`` (nothing created yet)."""
+    data = load_settings(EXAMPLE_CONFIG).model_dump(mode="python")
+    db = f"bench_{tag}"
+    data["source"]["dsn"] = f"postgresql://ddbridge:ddbridge@127.0.0.1:55432/{db}"
+    data["connect"].update(
+        database_name=db,
+        database_password="ddbridge",
+        connector_name=f"bench-{tag}",
+        slot_name=f"bench_{tag}",
+        publication_name=f"bench_{tag}",
+        topic_partitions=partitions,
+    )
+    data["kafka"].update(topic_prefix=f"bench{tag}", consumer_group=f"bench-{tag}", dead_letter_topic=f"bench{tag}.dlq")
+    data["dynamodb"]["control_table"] = f"bench_ctl_{tag}"
+    data["tables"][0]["target"] = f"BenchPayments_{tag}"
+    data["migration"]["metrics_port"] = 0
+    data["stream"]["metrics_port"] = 0
+    return Settings(**data)
+
+
+@contextlib.contextmanager
+def sandbox(rows: int, *, partitions: int = 4) -> Iterator[tuple[Settings, list[str]]]:
+    """A fresh database loaded with ``rows`` payments; yields its settings and a list the caller adds
+    extra DynamoDB table names to. Everything is removed on exit, connector and slot included."""
+    tag = uuid.uuid4().hex[:8]
+    settings = sandbox_settings(tag, partitions=partitions)
+    db = settings.connect.database_name
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER ddbridge").format(sql.Identifier(db)))
+    tables = [settings.tables[0].target, settings.dynamodb.control_table]
+    try:
+        load_payments(settings.source.dsn.get_secret_value(), rows=rows)
+        yield settings, tables
+    finally:
+        remove(settings, tables)
+
+
+def remove(settings: Settings, tables: Sequence[str]) -> None:
+    """Delete the sandbox's connector (and its offsets), slot, topics, DynamoDB tables and database."""
+    c = settings.connect
+    connect = ConnectClient(c.url, c.request_timeout_s)
+    if connect.status(c.connector_name) is not None:
+        connect.delete(c.connector_name)
+    client = make_client(settings.dynamodb)
+    for table in tables:
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+            client.delete_table(TableName=table)
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    prefix = settings.kafka.topic_prefix
+    topics = [t for t in admin.list_topics(timeout=15).topics if prefix in t]  # CDC, heartbeat, dead letters
+    for future in (admin.delete_topics(topics, operation_timeout=30) if topics else {}).values():
+        with contextlib.suppress(Exception):
+            future.result()
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            query = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
+            row = conn.execute(query, (c.slot_name,)).fetchone()
+            if row is None:
+                break
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (c.slot_name,))
+                break
+            time.sleep(0.5)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(c.database_name)))

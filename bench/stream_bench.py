@@ -1,0 +1,390 @@
+"""Streaming: latency from PostgreSQL commit to the item in DynamoDB, the bridge's ceiling, CPU per
+event, and one versus two ``ddbridge stream`` processes, through the real pipeline.
+
+1. **One conditional PutItem round trip** (the lean caller, sequential): the yardstick of the
+   bridge's own latency.
+2. **Ceiling (drain)**: a backlog of change events (inserts, then updates of the same rows) is
+   captured into Kafka first; then ``ddbridge stream`` processes, each in its own OS process and
+   consumer group starting at the earliest offset and writing into a fresh table, drain it. The rate
+   and CPU (``/proc/<pid>/stat``) are counted from the moment every partition has its first commit
+   (start-up and group join excluded) to the moment the group's commits reach the end of the log.
+   Run with one process, then two.
+3. **Latency**: single-row transactions at a steady rate (half the one-process ceiling) for
+   ``--seconds``, with the bridge in this process (its writes timed at the PutItem's return). Per
+   event: commit (client clock after COMMIT) -> Kafka (the record's CreateTime: Debezium's part)
+   -> DynamoDB (the conditional PutItem returned: ddbridge's part).
+
+Machines here are noisy: read the ratios, not the absolute figures.
+
+    python -m bench.stream_bench --seconds 60 --backlog 20000   # writes bench/results/stream.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from bench.backfill_bench import RESULTS
+from bench.sandbox import sandbox
+from bridge.config import Settings
+from bridge.dynamo import make_put_item
+from bridge.initialize import initialize
+from bridge.mapping import RowMapper
+from bridge.rules import WriteRules
+from bridge.stream import Bridge
+from connectors.debezium import topic_for, wait_until_streaming
+from tests.integration.pipeline import write_config
+
+INSERT = (
+    "INSERT INTO payments (customer_id, loan_id, payment_number, payment_date, payment_amount, principal_amount, "
+    "interest_amount, payment_method, payment_status) "
+    "SELECT 7, 9000000 + g, 1, DATE '2024-01-01' + (g %% 28)::int, 100.00, 90.00, 10.00, 'ACH', 'Pending' "
+    "FROM generate_series(%s::bigint, %s::bigint) g"
+)
+SETTLE = "UPDATE payments SET payment_status = 'Completed', updated_date = now() WHERE loan_id BETWEEN %s AND %s"
+INSERT_ONE = (
+    "INSERT INTO payments (customer_id, loan_id, payment_number, payment_date, payment_amount, principal_amount, "
+    "interest_amount, payment_method, payment_status) VALUES (8, %s, 1, DATE '2024-02-01', 50.00, 45.00, 5.00, "
+    "'CARD', 'Pending') RETURNING payment_id"
+)
+
+
+@dataclass
+class Drain:
+    processes: int
+    events: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * self.cpu_seconds / self.events
+
+
+def quantiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max of ``samples`` (seconds) in milliseconds."""
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50": 1000 * cuts[49], "p95": 1000 * cuts[94], "p99": 1000 * cuts[98], "max": 1000 * max(samples)}
+
+
+# -- 1. one PutItem --------------------------------------------------------------------------------
+
+
+def putitem_round_trip(settings: Settings, n: int = 500) -> dict[str, float]:
+    """Sequential conditional PutItems (the bridge's CDC condition) of fresh items, through the lean caller."""
+    rules = WriteRules(RowMapper(settings.mapping()), settings.bookkeeping, 0)
+    put = make_put_item(settings.dynamodb, pool_size=1)
+    table = settings.tables[0].target
+    samples = []
+    for i in range(n):
+        row: dict[str, Any] = {
+            "payment_id": {"N": str(10_000_000 + i)},
+            "customer_id": {"N": "1"},
+            "loan_id": {"N": str(20_000_000 + i)},
+            "payment_number": {"N": "1"},
+            "payment_date": {"S": "2024-03-01"},
+            "payment_amount": {"N": "10.00"},
+            "principal_amount": {"N": "9.00"},
+            "interest_amount": {"N": "1.00"},
+            "payment_method": {"S": "ACH"},
+            "payment_status": {"S": "Pending"},
+            "transaction_reference": None,
+            "processed_date": None,
+            "created_date": {"S": "2024-03-01T00:00:00Z"},
+            "updated_date": {"S": "2024-03-01T00:00:00Z"},
+        }
+        action = rules.cdc_put(row, 1)
+        started = time.perf_counter()
+        put(TableName=table, Item=action.item, **rules.condition(action))
+        samples.append(time.perf_counter() - started)
+    return quantiles(samples)
+
+
+# -- 2. the ceiling ----------------------------------------------------------------------------------
+
+
+def end_offsets(settings: Settings, partitions: int) -> list[TopicPartition]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "bench-watermarks"})
+    topic = topic_for(settings, settings.tables[0].source)
+    try:
+        return [
+            TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+            for p in range(partitions)
+        ]
+    finally:
+        consumer.close()
+
+
+def make_backlog(settings: Settings, events: int, partitions: int) -> int:
+    """``events`` changes (half inserts, half updates of them) captured into Kafka; returns the log's total size."""
+    half = events // 2
+    with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
+        for first in range(0, half, 1000):
+            last = min(half, first + 1000) - 1
+            conn.execute(INSERT, (first, last))
+        for first in range(0, half, 1000):
+            conn.execute(SETTLE, (9_000_000 + first, 9_000_000 + min(half, first + 1000) - 1))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        total = sum(tp.offset for tp in end_offsets(settings, partitions))
+        if total >= 2 * half:
+            return total
+        time.sleep(0.5)
+    raise RuntimeError(f"Debezium captured only {total} of {2 * half} events in 5 minutes")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def drain(settings: Settings, tables: list[str], processes: int, partitions: int, workdir: Path) -> Drain:
+    """``processes`` bridges in one new consumer group drain the whole topic into a fresh table."""
+    name = f"{settings.tables[0].target}_drain{processes}"
+    mapping = settings.tables[0].model_copy(update={"target": name})
+    group = f"{settings.kafka.consumer_group}-drain{processes}"
+    run = settings.model_copy(
+        update={
+            "tables": [mapping],
+            "kafka": settings.kafka.model_copy(update={"consumer_group": group}),
+            "stream": settings.stream.model_copy(update={"start_from": "earliest"}),
+        }
+    )
+    initialize(run, source=False, connector=False)
+    tables.append(name)
+    ends = end_offsets(run, partitions)
+    total = sum(tp.offset for tp in ends)
+    config = write_config(run, workdir / f"drain{processes}.json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DDBRIDGE_")}
+    logs = [(workdir / f"drain{processes}-{i}.log").open("wb") for i in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bridge", "--config", str(config), "stream"], stdout=log, stderr=log, env=env
+        )
+        for log in logs
+    ]
+    watcher = Consumer({"bootstrap.servers": run.kafka.bootstrap_servers, "group.id": group})
+    try:
+        start: tuple[float, float, int] | None = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            for proc in procs:
+                if proc.poll() is not None:
+                    tail = (workdir / f"drain{processes}-{procs.index(proc)}.log").read_text()[-3000:]
+                    raise RuntimeError(f"a bridge exited with {proc.returncode}:\n{tail}")
+            committed = watcher.committed([TopicPartition(tp.topic, tp.partition) for tp in ends], timeout=10)
+            done = sum(max(0, tp.offset) for tp in committed)
+            now = time.perf_counter()
+            if start is None and all(tp.offset > 0 for tp in committed):
+                start = (now, _cpu_seconds([p.pid for p in procs]), done)
+            if done >= total:
+                if start is None:
+                    raise RuntimeError("the backlog drained before every partition was seen committing: make it larger")
+                cpu = _cpu_seconds([p.pid for p in procs])
+                return Drain(processes, done - start[2], now - start[0], cpu - start[1])
+            time.sleep(0.02)
+        raise RuntimeError(f"the bridges did not drain {total} events in 10 minutes; logs in {workdir}")
+    finally:
+        watcher.close()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
+        for log in logs:
+            log.close()
+
+
+# -- 3. latency ---------------------------------------------------------------------------------------
+
+
+class TimedBridge:
+    """The bridge in this process, with each change's Kafka timestamp and PutItem return time recorded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.bridge = Bridge(settings)
+        self.kafka_ms: dict[int, int] = {}
+        self.written: dict[int, float] = {}
+        apply_batch = self.bridge.apply_batch
+
+        def timed_batch(messages: list[Message]) -> Any:
+            for msg in messages:
+                key = msg.key()
+                if key is not None:
+                    self.kafka_ms[int(json.loads(key)["payload"]["payment_id"])] = msg.timestamp()[1]
+            return apply_batch(messages)
+
+        self.bridge.apply_batch = timed_batch  # type: ignore[method-assign]
+        for route in self.bridge.routes.values():
+            route.sink.put_item = self._timed(route.sink.put_item)
+        self.thread = threading.Thread(target=self.bridge.run, daemon=True)
+
+    def _timed(self, put_item: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(**request: Any) -> Any:
+            result = put_item(**request)
+            self.written[int(request["Item"]["PaymentId"]["N"])] = time.time()
+            return result
+
+        return timed
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.bridge.assignment and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)  # positions resolved, first fetches done
+
+    def stop(self) -> None:
+        self.bridge.stop()
+        self.thread.join(60)
+
+
+def latency(settings: Settings, tables: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    """Steady single-row inserts at ``rate``/s for ``seconds``; per-event latency split in two."""
+    name = f"{settings.tables[0].target}_latency"
+    mapping = settings.tables[0].model_copy(update={"target": name})
+    run = settings.model_copy(
+        update={
+            "tables": [mapping],
+            "kafka": settings.kafka.model_copy(update={"consumer_group": settings.kafka.consumer_group + "-latency"}),
+            "stream": settings.stream.model_copy(update={"start_from": "latest"}),
+        }
+    )
+    initialize(run, source=False, connector=False)
+    tables.append(name)
+    bridge = TimedBridge(run)
+    bridge.start()
+    committed: dict[int, float] = {}
+    try:
+        with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
+            count = int(rate * seconds)
+            began = time.perf_counter()
+            for i in range(count):
+                pause = began + i / rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                row = conn.execute(INSERT_ONE, (30_000_000 + i,)).fetchone()
+                committed[int(row[0])] = time.time()  # type: ignore[index]
+            achieved = count / (time.perf_counter() - began)
+        deadline = time.monotonic() + 120
+        while len(committed.keys() - bridge.written.keys()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        bridge.stop()
+    missing = committed.keys() - bridge.written.keys() - bridge.kafka_ms.keys()
+    if missing:
+        raise RuntimeError(f"{len(missing)} changes never reached DynamoDB")
+    keys = sorted(committed)
+    return {
+        "rate": rate,
+        "achieved_rate": achieved,
+        "events": len(keys),
+        "commit_to_kafka": quantiles([bridge.kafka_ms[k] / 1000 - committed[k] for k in keys]),
+        "kafka_to_dynamodb": quantiles([bridge.written[k] - bridge.kafka_ms[k] / 1000 for k in keys]),
+        "end_to_end": quantiles([bridge.written[k] - committed[k] for k in keys]),
+    }
+
+
+# -- the report ----------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace, put: dict[str, float], drains: list[Drain], lat: dict[str, Any]) -> str:
+    one, two = drains[0], drains[-1]
+    bridge_p99 = lat["kafka_to_dynamodb"]["p99"]
+    lines = [
+        "# Streaming benchmark",
+        "",
+        f"Command: `python -m bench.stream_bench --seconds {args.seconds:g} --backlog {args.backlog}`; "
+        f"{args.partitions} partitions, the payments example, local stack (dynalite).",
+        "",
+        "## Latency at a steady rate",
+        "",
+        f"{lat['events']:,} single-row inserts at {lat['rate']:.0f}/s (half the one-process ceiling; achieved "
+        f"{lat['achieved_rate']:.0f}/s) for {args.seconds:g} s.",
+        "",
+        "| segment | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, key in (
+        ("commit -> Kafka (Debezium)", "commit_to_kafka"),
+        ("Kafka -> DynamoDB (ddbridge)", "kafka_to_dynamodb"),
+        ("commit -> DynamoDB (end to end)", "end_to_end"),
+    ):
+        q = lat[key]
+        lines.append(f"| {label} | {q['p50']:.1f} | {q['p95']:.1f} | {q['p99']:.1f} | {q['max']:.1f} |")
+    lines.append(
+        f"| one conditional PutItem round trip | {put['p50']:.1f} | {put['p95']:.1f} | {put['p99']:.1f} "
+        f"| {put['max']:.1f} |"
+    )
+    lines += [
+        "",
+        f"- Kafka -> DynamoDB p99 / one PutItem round trip (p50): **{bridge_p99 / put['p50']:.1f}x** (target <= 3x)",
+        "",
+        "## Ceiling and scale (draining a backlog)",
+        "",
+        f"{args.backlog:,} change events (half inserts, half updates), already in Kafka, drained into an empty table.",
+        "",
+        "| stream processes | events/s | CPU ms / event | vs one process |",
+        "|---|---:|---:|---:|",
+    ]
+    for d in drains:
+        lines.append(f"| {d.processes} | {d.rate:,.0f} | {d.cpu_ms_per_event:.3f} | {d.rate / one.rate:.2f} |")
+    lines += [
+        "",
+        f"- maximum sustained rate of one process: **{one.rate:,.0f} events/s**, "
+        f"**{one.cpu_ms_per_event:.2f} ms CPU per event**",
+        f"- two processes / one: **{two.rate / one.rate:.2f}x**",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--backlog", type=int, default=20_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="stream processes per drain")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="ddbridge-stream-bench-"))  # bridge logs; kept if the run fails
+    with sandbox(1000, partitions=args.partitions) as (settings, tables):
+        initialize(settings)
+        wait_until_streaming(settings, 120)
+        put = putitem_round_trip(settings)
+        make_backlog(settings, args.backlog, args.partitions)
+        drains = [drain(settings, tables, n, args.partitions, workdir) for n in args.processes]
+        lat = latency(settings, tables, drains[0].rate / 2, args.seconds)
+    shutil.rmtree(workdir)
+    text = report(args, put, drains, lat)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "stream.md").write_text(text)
+    (RESULTS / "stream.json").write_text(
+        json.dumps({"putitem": put, "drains": [asdict(d) for d in drains], "latency": lat}, indent=1)
+    )
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
