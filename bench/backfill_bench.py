@@ -21,8 +21,8 @@ Machines here are noisy: read the ratios, not the absolute rates.
 from __future__ import annotations
 
 import argparse
-import json
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Sequence

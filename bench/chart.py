@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -34,7 +34,11 @@ def main() -> None:
         ax_backfill.set_xlabel("rows/s")
         ax_backfill.set_title("Backfill throughput (same run, same endpoint)")
     if stream:
-        segments = [("commit_to_kafka", "commit→Kafka"), ("kafka_to_dynamodb", "Kafka→DynamoDB"), ("end_to_end", "end to end")]
+        segments = [
+            ("commit_to_kafka", "commit→Kafka"),
+            ("kafka_to_dynamodb", "Kafka→DynamoDB"),
+            ("end_to_end", "end to end"),
+        ]
         width = 0.25
         for i, q in enumerate(("p50", "p95", "p99")):
             xs = [j + (i - 1) * width for j in range(len(segments))]
