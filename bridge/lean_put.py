@@ -4,7 +4,7 @@ botocore spends about 0.85 ms of CPU on every call (event hooks, parameter valid
 building, generic signing, header parsing), three times what the request itself needs; on the
 backfill and the bridge, where every row is one conditional PutItem, that overhead was the
 bottleneck (bench/results/backfill.md). This caller does what one PutItem needs and nothing else:
-``json.dumps`` of the request, a SigV4 signature (signing key cached per day), one POST through a
+``json.dumps`` of the request (binary as base64, as the wire format wants), a SigV4 signature (signing key cached per day), one POST through a
 urllib3 pool, the response CRC32 check. Errors keep botocore's shapes so callers handle both alike:
 an API error raises ``ClientError`` (same ``Error.Code``/``HTTPStatusCode``), a network failure
 ``HTTPClientError``. Credentials come from botocore's chain and are re-read on every call, so
@@ -13,6 +13,7 @@ refreshing credentials (roles, SSO) keep working. Retries are the caller's (the 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -60,7 +61,7 @@ class LeanPutItem:
         self._signing_key: tuple[str, str, bytes] = ("", "", b"")
 
     def __call__(self, **request: Any) -> dict[str, Any]:
-        body = json.dumps(request, separators=(",", ":")).encode()
+        body = json.dumps(request, separators=(",", ":"), default=_wire).encode()
         try:
             response = self.pool.urlopen(
                 "POST", self.path, body=body, headers=self.signed_headers(body), preload_content=True
@@ -114,6 +115,15 @@ class LeanPutItem:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _wire(value: Any) -> Any:
+    """JSON for what ``json`` cannot encode: binary as base64 (B, BS), sets as lists (SS, NS, BS)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} cannot be sent to DynamoDB")
 
 
 def _json(data: bytes) -> dict[str, Any]:
