@@ -4,11 +4,12 @@ botocore spends about 0.85 ms of CPU on every call (event hooks, parameter valid
 building, generic signing, header parsing), three times what the request itself needs; on the
 backfill and the bridge, where every row is one conditional PutItem, that overhead was the
 bottleneck (bench/results/backfill.md). This caller does what one PutItem needs and nothing else:
-``json.dumps`` of the request (binary as base64, as the wire format wants), a SigV4 signature (signing key cached per day), one POST through a
-urllib3 pool, the response CRC32 check. Errors keep botocore's shapes so callers handle both alike:
-an API error raises ``ClientError`` (same ``Error.Code``/``HTTPStatusCode``), a network failure
-``HTTPClientError``. Credentials come from botocore's chain and are re-read on every call, so
-refreshing credentials (roles, SSO) keep working. Retries are the caller's (the sink's tenacity).
+``json.dumps`` of the request (binary as base64, as the wire format wants), a SigV4 signature
+(signing key cached per day), one POST through a urllib3 pool, the response CRC32 check. Errors
+keep botocore's shapes so callers handle both alike: an API error raises ``ClientError`` (same
+``Error.Code``/``HTTPStatusCode``), a network failure ``HTTPClientError``. Credentials come from
+botocore's chain and are re-read on every call, so refreshing credentials (roles, SSO) keep
+working. Retries are the caller's (the sink's tenacity).
 """
 
 from __future__ import annotations
