@@ -8,17 +8,19 @@ What differs becomes a *candidate*: it is reported only if it survives the in-fl
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from bridge.codec import CodecError
-from bridge.config import Settings
+from bridge.config import Settings, TableMapping
+from bridge.errors import DdbridgeError, TerminalError
 from reconcile.canonical import KeyTexts, bookkeeping_names, content, digest, key_texts
 from reconcile.source import SourceTable
 from reconcile.spill import Spill, partitions_for
@@ -76,7 +78,11 @@ def full_compare(
     workdir: Path | None = None,
     on_progress: Progress = lambda side, n: None,
 ) -> FullPass:
-    """Compare every row with every item; returns counts and candidates."""
+    """Compare every row with every item; returns counts and candidates.
+
+    The source side (COPY, codec, digest, spill) runs in a child process while this one scans
+    DynamoDB: each side is CPU-bound Python, and two processes use two cores where threads share one.
+    """
     options = settings.reconcile
     book = settings.bookkeeping
     hidden = bookkeeping_names(book)
@@ -87,29 +93,9 @@ def full_compare(
         estimate = source.count(conn)
     result.partitions = partitions_for(estimate, options.partition_rows)
     with tempfile.TemporaryDirectory(prefix="ddbridge-reconcile-", dir=workdir) as tmp:
-        src = Spill(Path(tmp), "source", result.partitions)
+        reader = SourceReader(settings, source.mapping, Path(tmp), result.partitions, result.limit)
         dst = Spill(Path(tmp), "target", result.partitions)
         lock = threading.Lock()
-
-        def on_record(record: Sequence[Any]) -> None:
-            try:
-                row = source.row(record)
-            except CodecError as exc:
-                _unencodable(source, record, exc, src, result)
-                return
-            try:
-                key, item = source.item(row)
-            except CodecError as exc:  # a NULL or unusable key column
-                result.source_rows += 1
-                result.add(Candidate((), "unstorable", source.primary_key(row), str(exc)))
-                return
-            src.add(key, (key, digest(item), source.primary_key(row), None))
-            if src.count % 5000 == 0:
-                on_progress("source", 5000)
-
-        def read_source() -> str:
-            with source.connect() as conn:
-                return source.copy_all(conn, on_record)
 
         def on_page(items: list[Any]) -> None:
             for item in items:
@@ -118,18 +104,125 @@ def full_compare(
                 dst.add(key, (key, None if tombstone else digest(content(item, hidden))))
             with lock:
                 on_progress("target", len(items))
+                reader.report(on_progress)
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddbridge-copy") as pool:
-            copying = pool.submit(read_source)
+        try:
             scan(client, source.mapping.target, options.scan_segments, on_page)
-            result.snapshot_lsn = copying.result()
-        src.close()
-        dst.close()
-        on_progress("source", src.count % 5000)
+            dst.close()
+            side = reader.finish(on_progress)
+        finally:
+            reader.stop()
+        result.snapshot_lsn = side.snapshot_lsn
+        result.source_rows += side.source_rows
+        result.overflow += side.overflow
+        for candidate in side.candidates:
+            result.add(candidate)
+        src = Spill.existing(Path(tmp), "source", result.partitions)
         for index in range(result.partitions):
             _compare_partition(src, dst, index, result)
     result.seconds = time.monotonic() - started
     return result
+
+
+@dataclass
+class SourceSide:
+    """What the source reader hands back besides its spill files."""
+
+    snapshot_lsn: str = ""
+    source_rows: int = 0  # rows whose key could not even be encoded (not spilled)
+    candidates: list[Candidate] = field(default_factory=list)
+    overflow: int = 0
+    error: str | None = None
+
+
+class SourceReader:
+    """The source side of the full pass in a child process (spawned: no fork of a threaded parent)."""
+
+    def __init__(self, settings: Settings, mapping: TableMapping, directory: Path, partitions: int, limit: int):
+        self.table = mapping.source
+        context = multiprocessing.get_context("spawn")
+        self.rows = context.Value("q", 0, lock=False)
+        self.results = context.Queue()
+        self.reported = 0
+        self.process = context.Process(
+            target=_read_source,
+            args=(settings, mapping, directory, partitions, limit, self.rows, self.results),
+            name="ddbridge-reconcile-source",
+            daemon=True,
+        )
+        self.process.start()
+
+    def report(self, on_progress: Progress) -> None:
+        """Pass on the rows read since the last report."""
+        rows = int(self.rows.value)
+        if rows > self.reported:
+            on_progress("source", rows - self.reported)
+            self.reported = rows
+
+    def finish(self, on_progress: Progress) -> SourceSide:
+        """Wait for the child, reporting progress; raises what it failed with."""
+        while True:
+            try:
+                side: SourceSide = self.results.get(timeout=0.2)
+                break
+            except queue.Empty:
+                self.report(on_progress)
+                if not self.process.is_alive() and self.results.empty():
+                    raise TerminalError(
+                        f"the reconcile's source reader died (exit code {self.process.exitcode}); see its output above"
+                    ) from None
+        self.process.join()
+        self.report(on_progress)
+        if side.error is not None:
+            raise TerminalError(f"reading {self.table} for the comparison failed: {side.error}")
+        return side
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(10)
+
+
+def _read_source(
+    settings: Settings,
+    mapping: TableMapping,
+    directory: Path,
+    partitions: int,
+    limit: int,
+    rows: Any,
+    results: Any,
+) -> None:
+    """The child: COPY every row in one snapshot, encode, digest and spill it by key partition."""
+    side = SourceSide()
+    try:
+        source = SourceTable(settings, mapping)
+        src = Spill(directory, "source", partitions)
+        part = FullPass(limit=limit)
+
+        def on_record(record: Sequence[Any]) -> None:
+            try:
+                row = source.row(record)
+            except CodecError as exc:
+                _unencodable(source, record, exc, src, part)
+                return
+            try:
+                key, item = source.item(row)
+            except CodecError as exc:  # a NULL or unusable key column
+                part.source_rows += 1
+                part.add(Candidate((), "unstorable", source.primary_key(row), str(exc)))
+                return
+            src.add(key, (key, digest(item), source.primary_key(row), None))
+            if src.count % 1000 == 0:
+                rows.value = src.count
+
+        with source.connect() as conn:
+            side.snapshot_lsn = source.copy_all(conn, on_record)
+        src.close()
+        rows.value = src.count + part.source_rows
+        side.source_rows, side.candidates, side.overflow = part.source_rows, part.candidates, part.overflow
+    except BaseException as exc:  # handed to the parent, which raises it
+        side.error = str(exc) if isinstance(exc, DdbridgeError) else f"{type(exc).__name__}: {exc}"
+    results.put(side)
 
 
 def _unencodable(source: SourceTable, record: Sequence[Any], exc: CodecError, src: Spill, result: FullPass) -> None:

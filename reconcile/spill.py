@@ -37,6 +37,15 @@ class Spill:
         self.count = 0
         self.lock = threading.Lock()
 
+    @classmethod
+    def existing(cls, directory: Path, name: str, partitions: int) -> Spill:
+        """A closed spill another process wrote, for ``read``."""
+        spill = cls.__new__(cls)
+        spill.partitions = partitions
+        spill.paths = [directory / f"{name}.{i:04d}.pickle" for i in range(partitions)]
+        spill.buffers, spill.files, spill.count, spill.lock = [], [], 0, threading.Lock()
+        return spill
+
     def add(self, key: tuple[str, ...], record: tuple[Any, ...]) -> None:
         """Append ``record`` (its first element should be ``key``) to the key's partition."""
         index = partition_of(key, self.partitions)
