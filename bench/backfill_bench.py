@@ -21,11 +21,9 @@ Machines here are noisy: read the ratios, not the absolute rates.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,16 +35,15 @@ from boto3.dynamodb.types import TypeDeserializer
 from psycopg import sql
 
 from backfill.runner import Backfill, BackfillOptions, ErrorLog
+from bench.sandbox import create, remove
 from bridge import pgrows
-from bridge.config import Settings, load_settings
+from bridge.config import Settings
 from bridge.dynamo import make_client, make_put_item
 from bridge.initialize import initialize
 from bridge.mapping import RowMapper
 from bridge.rules import WriteAction, WriteRules
-from examples.payments.generate import load_payments
 
 RESULTS = Path(__file__).parent / "results"
-ADMIN_DSN = "host=127.0.0.1 port=55432 user=postgres dbname=postgres"
 
 
 @dataclass
@@ -70,33 +67,6 @@ def measure(name: str, rows: int, work: Callable[[], None]) -> Run:
     cpu, wall = time.process_time(), time.perf_counter()
     work()
     return Run(name, rows, time.perf_counter() - wall, time.process_time() - cpu)
-
-
-def bench_settings(rows: int) -> tuple[Settings, str]:
-    """The payments example in a fresh database with ``rows`` rows; returns settings and the database."""
-    base = load_settings(Path(__file__).parent.parent / "examples" / "payments" / "ddbridge.toml")
-    tag = uuid.uuid4().hex[:8]
-    db = f"bench_{tag}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER ddbridge").format(sql.Identifier(db)))
-    data = base.model_dump(mode="python")
-    data["source"]["dsn"] = f"postgresql://ddbridge:ddbridge@127.0.0.1:55432/{db}"
-    data["dynamodb"]["control_table"] = f"bench_ctl_{tag}"
-    data["tables"][0]["target"] = f"BenchPayments_{tag}"
-    data["migration"]["metrics_port"] = 0
-    settings = Settings(**data)
-    load_payments(settings.source.dsn.get_secret_value(), rows=rows)
-    return settings, db
-
-
-def drop_bench(settings: Settings, db: str, tables: Sequence[str]) -> None:
-    """Remove what a benchmark created: its DynamoDB tables and its database."""
-    client = make_client(settings.dynamodb)
-    for table in tables:
-        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
-            client.delete_table(TableName=table)
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 
 
 def new_table(settings: Settings, suffix: str) -> str:
@@ -227,7 +197,7 @@ def guide_at_scale(rows: int, guide: Run, ours: Run, samples: int = 40) -> list[
     sampled at ``samples`` points; writes are taken at the rates measured above (per row, unchanged
     by table size).
     """
-    settings, db = bench_settings(rows)
+    settings = create(rows)
     try:
         with psycopg.connect(settings.source.dsn.get_secret_value()) as conn:
             conn.execute("ANALYZE payments")
@@ -243,7 +213,7 @@ def guide_at_scale(rows: int, guide: Run, ours: Run, samples: int = 40) -> list[
                 ).fetchall()
                 keyset_s.append(time.perf_counter() - started)
     finally:
-        drop_bench(settings, db, [])
+        remove(settings, [])
     pages = rows / 25
     guide_reads = pages * sum(offset_s) / len(offset_s)
     guide_total = guide_reads + (pages / 10) * 0.1 + rows / guide.rate  # reads, pauses, writes as measured
@@ -272,7 +242,7 @@ def main() -> None:
     parser.add_argument("--naive-rows", type=int, default=2_000, help="rows for the slow naive loop")
     parser.add_argument("--guide-scale-rows", type=int, default=0, help="project both copies to this many rows")
     args = parser.parse_args()
-    settings, db = bench_settings(args.rows)
+    settings = create(args.rows)
     tables = [settings.tables[0].target, settings.dynamodb.control_table]
     try:
         initialize(settings, source=False, connector=False)
@@ -288,7 +258,7 @@ def main() -> None:
         ]
         naive = run_naive(settings, actions[: args.naive_rows], names["_naive"])
     finally:
-        drop_bench(settings, db, tables)
+        remove(settings, tables)
     ceiling, ours, guide = runs[0], runs[1], runs[2]
     lines = [
         "# Backfill benchmark",

@@ -27,7 +27,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bench.backfill_bench import RESULTS, _batch_write, bench_settings, drop_bench, prebuilt_actions
+from bench.backfill_bench import RESULTS, _batch_write, prebuilt_actions
+from bench.sandbox import create, remove
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from bridge.initialize import initialize
@@ -103,8 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
-        settings, db = bench_settings(size)
-        settings = settings.model_copy(update={"stream": settings.stream.model_copy(update={"metrics_port": 0})})
+        settings = create(size)
         try:
             initialize(settings, source=False, connector=False)
             fill_target(settings)
@@ -114,7 +114,7 @@ def main() -> None:
                 rss, whole = peak_rss_mb(settings, Path(tmp))
             rows.append({"size": size, "raw": raw, "ours": full, "rss": rss, "whole": whole})
         finally:
-            drop_bench(settings, db, [settings.mapping().target, settings.dynamodb.control_table])
+            remove(settings, [settings.mapping().target, settings.dynamodb.control_table])
     lines = [
         "# Reconcile benchmark",
         "",
