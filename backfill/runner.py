@@ -371,9 +371,10 @@ class Backfill:
         actions: list[WriteAction] = []
         n = len(columns)
         outcomes = {"written": 0, "stale": 0, "failed": 0}
+        decode = pgrows.RowDecoder(columns, types)
         for record in records:
             try:
-                actions.append(self.rules.snapshot(pgrows.to_row(columns, types, record[:n])))
+                actions.append(self.rules.snapshot(decode(record[:n])))
             except CodecError as exc:
                 key = {k.name: str(v) for k, v in zip(keys, record[n:], strict=True)}
                 self.errors.record(key, exc.column, str(exc))

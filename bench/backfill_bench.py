@@ -106,7 +106,7 @@ def run_raw_conditional(settings: Settings, actions: list[WriteAction], table: s
     """Pre-built items, the snapshot condition, the same concurrency; boto3's client or the lean caller."""
     rules = WriteRules(RowMapper(settings.mapping()), settings.bookkeeping, 0)
     concurrency = settings.migration.write_concurrency
-    dynamo = settings.dynamodb.model_copy(update={"lean_puts": lean})
+    dynamo = settings.dynamodb.model_copy(update={"lean_client": lean})
     put_item = make_put_item(dynamo, pool_size=concurrency + 4)
     condition = rules.condition(actions[0])
 

@@ -13,8 +13,10 @@ NULL -> None (the attribute is omitted).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
@@ -59,8 +61,10 @@ def number(value: Decimal | int | str) -> AttributeValue:
     if dec.is_zero():
         return {"N": "0"}
     # normalize() rounds to its context's precision (28 by default): give it enough to stay exact.
-    norm = dec.normalize(Context(prec=len(dec.as_tuple().digits), Emax=MAX_EMAX, Emin=MIN_EMIN))
-    digits = len(norm.as_tuple().digits)
+    digits = len(dec.as_tuple().digits)
+    norm = dec.normalize(_exact_context(digits))
+    if digits > MAX_SIGNIFICANT_DIGITS:  # trailing zeros do not count
+        digits = len(norm.as_tuple().digits)
     if digits > MAX_SIGNIFICANT_DIGITS:
         raise CodecError(
             f"{value} has {digits} significant digits; DynamoDB numbers hold at most {MAX_SIGNIFICANT_DIGITS} "
@@ -72,6 +76,11 @@ def number(value: Decimal | int | str) -> AttributeValue:
     return {"N": format(norm, "f")}
 
 
+@functools.cache
+def _exact_context(digits: int) -> Context:
+    return Context(prec=digits, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def float_number(value: float) -> AttributeValue:
     """A double as its shortest round-trip decimal."""
     if not math.isfinite(value):
@@ -81,8 +90,8 @@ def float_number(value: float) -> AttributeValue:
 
 def iso_timestamp(value: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffff``; aware values are converted to UTC and end in ``Z``."""
-    if value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is not None:  # "...+00:00" once in UTC
+        return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
     return value.isoformat(timespec="microseconds")
 
 
@@ -205,34 +214,44 @@ def from_python(pg_type: str, value: Any) -> AttributeValue | None:
     json/jsonb columns must be loaded as text (see ``bridge.postgres.text_json_loaders``) so the
     numbers inside stay exact.
     """
-    if value is None:
-        return None
+    return None if value is None else python_converter(pg_type)(value)
+
+
+@functools.lru_cache(maxsize=512)
+def python_converter(pg_type: str) -> Callable[[Any], AttributeValue]:
+    """The function that encodes non-NULL psycopg values of ``pg_type`` (``from_python``'s rules,
+    with the type dispatch done once per type instead of once per value)."""
     t = pg_type.upper()
     if t.startswith("_"):
-        return {"L": [_element(from_python(t[1:], v)) for v in value]}
+        element = python_converter(t[1:])
+        return lambda value: {"L": [{"NULL": True} if v is None else element(v) for v in value]}
     if t in INTEGER_TYPES:
-        return {"N": str(int(value))}
+        return lambda value: {"N": str(int(value))}
     if t in NUMERIC_TYPES:
-        return number(value if isinstance(value, Decimal) else str(value))
+        return lambda value: number(value if isinstance(value, Decimal) else str(value))
     if t in FLOAT_TYPES:
-        return float_number(float(value))
+        return lambda value: float_number(float(value))
     if t == "BOOL" or t == "BOOLEAN":
-        return {"BOOL": bool(value)}
+        return lambda value: {"BOOL": bool(value)}
     if t == "DATE":
-        return {"S": _as_date(value).isoformat()}
+        return lambda value: {"S": _as_date(value).isoformat()}
     if t in ("TIMESTAMP", "TIMESTAMPTZ"):
-        return {"S": iso_timestamp(value)}
+        return lambda value: {"S": iso_timestamp(value)}
     if t in ("TIME", "TIMETZ"):
-        return {"S": iso_time(value)}
+        return lambda value: {"S": iso_time(value)}
     if t in JSON_TYPES:
-        return json_text(value) if isinstance(value, str) else json_value(value)
+        return lambda value: json_text(value) if isinstance(value, str) else json_value(value)
     if t == "BYTEA":
-        return {"B": bytes(value)}
-    if t == "UUID" or isinstance(value, UUID):
-        return {"S": str(value)}
-    if t in TEXT_TYPES or isinstance(value, str):
-        return {"S": str(value)}
-    raise CodecError(f"unsupported PostgreSQL type {pg_type}: exclude the column in the mapping")
+        return lambda value: {"B": bytes(value)}
+    if t == "UUID" or t in TEXT_TYPES:
+        return lambda value: {"S": str(value)}
+
+    def by_value(value: Any) -> AttributeValue:  # an unknown type: uuids and text pass, nothing else
+        if isinstance(value, UUID | str):
+            return {"S": str(value)}
+        raise CodecError(f"unsupported PostgreSQL type {pg_type}: exclude the column in the mapping")
+
+    return by_value
 
 
 def _as_date(value: Any) -> date:

@@ -36,6 +36,7 @@ class RowMapper:
         self.mapping = mapping
         self.excluded = frozenset(mapping.exclude_columns)
         self._names: dict[str, str] = {}
+        self._item_names: dict[str, str] = {}  # column -> attribute, "" when excluded
         self.key_attributes = [mapping.partition_key] + ([mapping.sort_key] if mapping.sort_key else [])
 
     def attribute(self, column: str) -> str:
@@ -71,8 +72,13 @@ class RowMapper:
         """The item key and the full item (data attributes + key attributes; NULLs omitted)."""
         key = self.key(row)
         item: dict[str, AttributeValue] = {}
+        names = self._item_names
         for column, value in row.items():
-            if value is not None and column not in self.excluded:
-                item[self.attribute(column)] = value
+            if value is not None:
+                name = names.get(column)
+                if name is None:
+                    name = names[column] = "" if column in self.excluded else self.attribute(column)
+                if name:
+                    item[name] = value
         item.update(key.as_dynamo())
         return key, item

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.types.string import TextLoader
 
-from bridge.codec import CodecError, from_python
+from bridge.codec import CodecError, python_converter
 from bridge.mapping import Row
 
 # Loaded as text so the codec parses numbers inside JSON exactly, as it does for Debezium's text.
@@ -40,10 +40,21 @@ def column_types(conn: psycopg.Connection[Any], schema: str, table: str) -> dict
 
 def to_row(columns: Sequence[str], types: Sequence[str], record: Sequence[Any]) -> Row:
     """A fetched record as a codec row; a CodecError names the column."""
-    row: Row = {}
-    for column, pg_type, value in zip(columns, types, record, strict=True):
+    return RowDecoder(columns, types)(record)
+
+
+class RowDecoder:
+    """``to_row`` for many records of one column list, the codec's type dispatch done once."""
+
+    def __init__(self, columns: Sequence[str], types: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self.converters = [python_converter(t) for t in types]
+
+    def __call__(self, record: Sequence[Any]) -> Row:
+        row: Row = {}
         try:
-            row[column] = from_python(pg_type, value)
+            for column, convert, value in zip(self.columns, self.converters, record, strict=True):
+                row[column] = None if value is None else convert(value)
         except CodecError as exc:
             raise CodecError(exc.reason, column) from exc
-    return row
+        return row

@@ -19,7 +19,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from bridge import metrics
 from bridge.config import Settings
-from bridge.dynamo import make_put_item
+from bridge.dynamo import make_put_item, retry_cause
 from bridge.errors import TransientError
 from bridge.rules import WriteAction, WriteRules
 
@@ -27,13 +27,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 MAX_ITEM_BYTES = 400 * 1024
-THROTTLE_CODES = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TransactionConflictException",
-}
-SERVER_CODES = {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
 
 Outcome = Literal["applied", "stale", "dead"]
 
@@ -75,21 +68,6 @@ def _value_size(value: dict[str, Any]) -> int:
     return sum(len(str(v)) for v in inner)  # sets: rough
 
 
-def _cause(exc: BaseException) -> str | None:
-    """'throttle', 'server' or 'network' for a retryable error, else None."""
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in THROTTLE_CODES:
-            return "throttle"
-        if code in SERVER_CODES or status >= 500:
-            return "server"
-        return None
-    if isinstance(exc, ConnectionError | HTTPClientError | BotoCoreError):
-        return "network"
-    return None
-
-
 class DynamoSink:
     """Applies write actions of one table mapping to DynamoDB."""
 
@@ -115,7 +93,7 @@ class DynamoSink:
 
     @classmethod
     def for_settings(cls, settings: Settings, rules: WriteRules, client: DynamoDBClient) -> DynamoSink:
-        """A sink with the configured concurrency, retries and PutItem caller (``dynamodb.lean_puts``)."""
+        """A sink with the configured concurrency, retries and PutItem caller (``dynamodb.lean_client``)."""
         m = settings.migration
         return cls(
             client,
@@ -137,7 +115,7 @@ class DynamoSink:
 
     def _on_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        metrics.RETRIES.labels(_cause(exc) if exc else "unknown").inc()
+        metrics.RETRIES.labels(retry_cause(exc) if exc else "unknown").inc()
 
     def put(self, action: WriteAction, condition: dict[str, Any] | None = None) -> WriteResult:
         """One conditional PutItem with retries of transient failures; ``condition`` replaces the write
@@ -151,7 +129,7 @@ class DynamoSink:
             for attempt in Retrying(
                 stop=stop_after_attempt(self.retry_attempts),
                 wait=self.wait,
-                retry=retry_if_exception(lambda e: _cause(e) is not None),
+                retry=retry_if_exception(lambda e: retry_cause(e) is not None),
                 before_sleep=self._on_retry,
                 reraise=True,
             ):
@@ -163,7 +141,7 @@ class DynamoSink:
             if code == "ConditionalCheckFailedException":
                 metrics.WRITES_STALE.labels(self.source, action.kind).inc()
                 return WriteResult(action, "stale")
-            if _cause(exc) is not None:
+            if retry_cause(exc) is not None:
                 raise TransientError(
                     f"DynamoDB {self.table}: {code} after {self.retry_attempts} attempts ({error.get('Message', '')}); "
                     "nothing was committed — the bridge stops and resumes from the last commit when restarted; "

@@ -28,6 +28,13 @@ def content(item: Item, bookkeeping: frozenset[str]) -> Item:
     return {name: value for name, value in item.items() if name not in bookkeeping}
 
 
+def key_text(value: AttributeValue) -> str:
+    """A key attribute's text as ``ItemKey.parts`` holds it: binary as base64, whether read through
+    boto3 (bytes) or in wire form (base64 text already)."""
+    inner = next(iter(value.values()))
+    return base64.b64encode(inner).decode() if isinstance(inner, bytes | bytearray) else str(inner)
+
+
 def key_texts(item: Item, key_attributes: list[KeyAttribute]) -> KeyTexts:
     """An item's key as the text of each key attribute (as ``ItemKey.parts`` holds it)."""
     out = []
@@ -35,7 +42,7 @@ def key_texts(item: Item, key_attributes: list[KeyAttribute]) -> KeyTexts:
         value = item.get(spec.name)
         if value is None:
             raise KeyError(spec.name)
-        out.append(str(next(iter(value.values()))))
+        out.append(key_text(value))
     return tuple(out)
 
 

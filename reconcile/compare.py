@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
@@ -25,9 +25,6 @@ from reconcile.canonical import KeyTexts, bookkeeping_names, content, digest, ke
 from reconcile.source import SourceTable
 from reconcile.spill import Spill, partitions_for
 from reconcile.target import scan
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 Kind = Literal["missing", "extra", "different", "unstorable"]
 
@@ -73,12 +70,13 @@ Progress = Callable[[str, int], None]
 def full_compare(
     settings: Settings,
     source: SourceTable,
-    client: DynamoDBClient,
+    scan_page: Callable[..., Any],
     *,
     workdir: Path | None = None,
     on_progress: Progress = lambda side, n: None,
 ) -> FullPass:
-    """Compare every row with every item; returns counts and candidates.
+    """Compare every row with every item (DynamoDB read through ``scan_page``, see ``scan``);
+    returns counts and candidates.
 
     The source side (COPY, codec, digest, spill) runs in a child process while this one scans
     DynamoDB: each side is CPU-bound Python, and two processes use two cores where threads share one.
@@ -107,7 +105,7 @@ def full_compare(
                 reader.report(on_progress)
 
         try:
-            scan(client, source.mapping.target, options.scan_segments, on_page)
+            scan(scan_page, source.mapping.target, options.scan_segments, on_page)
             dst.close()
             side = reader.finish(on_progress)
         finally:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.config import Settings
-from bridge.dynamo import make_client
+from bridge.dynamo import make_client, make_scan
 from reconcile.catchup import CatchUp
 from reconcile.compare import Candidate, FullPass, full_compare
 from reconcile.error_rate import ErrorRate, error_rate
@@ -131,7 +131,8 @@ def reconcile(
     )
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     say(f"comparing every row of {mapping.source} with DynamoDB {mapping.target}")
-    full = full_compare(settings, source, client, workdir=options.workdir, on_progress=on_progress)
+    scan_page = make_scan(settings.dynamodb, pool_size=conf.scan_segments + 2, attempts=8)
+    full = full_compare(settings, source, scan_page, workdir=options.workdir, on_progress=on_progress)
     say(
         f"full pass: {full.source_rows:,} rows, {full.target_live:,} live items, {full.matched:,} matched, "
         f"{len(full.candidates) + full.overflow:,} to re-check ({full.seconds:.1f} s)"

@@ -38,6 +38,7 @@ class SourceTable:
         self.columns: list[str] = []
         self.types: list[str] = []
         self.keys: list[KeyColumn] = []
+        self._decode: pgrows.RowDecoder | None = None
 
     def connect(self) -> Connection:
         """A configured connection (json as text); loads the column list on first use."""
@@ -54,7 +55,9 @@ class SourceTable:
 
     def row(self, record: Sequence[Any]) -> Row:
         """A fetched record as a codec row (CodecError names the column)."""
-        return pgrows.to_row(self.columns, self.types, record)
+        if self._decode is None:
+            self._decode = pgrows.RowDecoder(self.columns, self.types)
+        return self._decode(record)
 
     def item(self, row: Row) -> tuple[KeyTexts, Item]:
         """The item key and the item a row must be in DynamoDB."""

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 from bridge.codec import AttributeValue
-from reconcile.canonical import Item, KeyTexts
+from reconcile.canonical import Item, KeyTexts, key_text
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -18,14 +18,15 @@ GET_BATCH = 100  # BatchGetItem's limit
 
 
 def scan(
-    client: DynamoDBClient,
+    scan_page: Callable[..., Any],
     table: str,
     segments: int,
     on_page: Callable[[list[Item]], None],
     **extra: Any,
 ) -> int:
-    """Scan the whole table in ``segments`` parallel segments; ``on_page`` gets each page (from
-    several threads). Returns the number of items read."""
+    """Scan the whole table in ``segments`` parallel segments through ``scan_page`` (a boto3
+    client's ``scan``, or ``bridge.dynamo.make_scan``'s lean caller); ``on_page`` gets each page
+    (from several threads). Returns the number of items read."""
 
     def segment(index: int) -> int:
         kwargs: dict[str, Any] = {
@@ -37,8 +38,8 @@ def scan(
         }
         count = 0
         while True:
-            page = client.scan(**kwargs)
-            items: list[Item] = page.get("Items", [])  # type: ignore[assignment]
+            page = scan_page(**kwargs)
+            items: list[Item] = page.get("Items", [])
             count += len(items)
             on_page(items)
             if "LastEvaluatedKey" not in page:
@@ -66,8 +67,9 @@ def get_items(
         delay = 0.05
         while request:
             resp = client.batch_get_item(RequestItems=request)
-            for item in resp.get("Responses", {}).get(table, []):
-                found[tuple(str(next(iter(item[n].values()))) for n in names)] = cast(Item, item)
+            for raw in resp.get("Responses", {}).get(table, []):
+                item = cast(Item, raw)
+                found[tuple(key_text(item[n]) for n in names)] = item
             request = dict(resp.get("UnprocessedKeys") or {})
             if request:
                 time.sleep(delay)

@@ -71,7 +71,7 @@ def purge(settings: Settings, table: str | None = None, *, dry_run: bool = False
                 due.append(item)
 
     scan(
-        client,
+        client.scan,
         mapping.target,
         settings.reconcile.scan_segments,
         on_page,

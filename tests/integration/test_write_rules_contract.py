@@ -31,10 +31,10 @@ RUN = uuid.uuid4().hex[:8]
 
 @pytest.fixture(params=["dynalite", "moto", "dynalite-boto3"])
 def endpoint(request: pytest.FixtureRequest, stack: LocalStack) -> DynamoSettings:
-    """Both servers through the sink's lean PutItem caller, and one through boto3's (``lean_puts=false``)."""
+    """Both servers through the sink's lean PutItem caller, and one through boto3's (``lean_client=false``)."""
     server, _, caller = request.param.partition("-")
     port = getattr(stack.ports, server)
-    return DynamoSettings(endpoint_url=f"http://127.0.0.1:{port}", lean_puts=caller != "boto3")
+    return DynamoSettings(endpoint_url=f"http://127.0.0.1:{port}", lean_client=caller != "boto3")
 
 
 def make_sink(endpoint: DynamoSettings, client: DynamoDBClient, rules: WriteRules, concurrency: int) -> DynamoSink:

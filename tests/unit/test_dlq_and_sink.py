@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from bridge.dlq import DeadLetter, DeadLetterLimit, DeadLetterQueue
-from bridge.sink import MAX_ITEM_BYTES, _cause, item_size
+from bridge.dynamo import retry_cause
+from bridge.sink import MAX_ITEM_BYTES, item_size
 
 
 def _letter() -> DeadLetter:
@@ -49,13 +50,13 @@ def _client_error(code: str, status: int = 400) -> ClientError:
 
 
 def test_retry_causes() -> None:
-    assert _cause(_client_error("ProvisionedThroughputExceededException")) == "throttle"
-    assert _cause(_client_error("ThrottlingException")) == "throttle"
-    assert _cause(_client_error("InternalServerError", 500)) == "server"
-    assert _cause(_client_error("Whatever", 503)) == "server"
-    assert _cause(EndpointConnectionError(endpoint_url="http://x")) == "network"
-    assert _cause(_client_error("ConditionalCheckFailedException")) is None
-    assert _cause(_client_error("ValidationException")) is None
+    assert retry_cause(_client_error("ProvisionedThroughputExceededException")) == "throttle"
+    assert retry_cause(_client_error("ThrottlingException")) == "throttle"
+    assert retry_cause(_client_error("InternalServerError", 500)) == "server"
+    assert retry_cause(_client_error("Whatever", 503)) == "server"
+    assert retry_cause(EndpointConnectionError(endpoint_url="http://x")) == "network"
+    assert retry_cause(_client_error("ConditionalCheckFailedException")) is None
+    assert retry_cause(_client_error("ValidationException")) is None
 
 
 def test_item_size_counts_names_and_values() -> None:

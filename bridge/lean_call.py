@@ -1,11 +1,14 @@
-"""A lean PutItem caller for the write hot path: the DynamoDB JSON protocol, SigV4 and one pool.
+"""A lean DynamoDB caller for the hot paths: the JSON protocol, SigV4 and one pool.
 
 botocore spends about 0.85 ms of CPU on every call (event hooks, parameter validation, user-agent
-building, generic signing, header parsing), three times what the request itself needs; on the
+building, generic signing, header parsing), three times what a PutItem itself needs; on the
 backfill and the bridge, where every row is one conditional PutItem, that overhead was the
-bottleneck (bench/results/backfill.md). This caller does what one PutItem needs and nothing else:
-``json.dumps`` of the request (binary as base64, as the wire format wants), a SigV4 signature
-(signing key cached per day), one POST through a urllib3 pool, the response CRC32 check. Errors
+bottleneck (bench/results/backfill.md). Its response parser walks the item shapes value by value,
+which made a Scan page cost six times its orjson parse (bench/results/reconcile.md). This caller does
+what one call needs and nothing else: JSON of the request (binary as base64, as the wire format
+wants), a SigV4 signature (signing key cached per day), one POST through a urllib3 pool, the
+response CRC32 check, orjson of the response. Responses stay in wire form: binary values (B, BS)
+are base64 text, sets are lists. Errors
 keep botocore's shapes so callers handle both alike: an API error raises ``ClientError`` (same
 ``Error.Code``/``HTTPStatusCode``), a network failure ``HTTPClientError``. Credentials come from
 botocore's chain and are re-read on every call, so refreshing credentials (roles, SSO) keep
@@ -17,17 +20,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import zlib
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import urllib3
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, HTTPClientError
 
-TARGET = "DynamoDB_20120810.PutItem"
+TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
@@ -35,8 +38,9 @@ def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
 
-class LeanPutItem:
-    """``put_item(**request)`` with the signature of boto3's, for one endpoint and region."""
+class LeanCall:
+    """One DynamoDB operation (``operation="PutItem"``, ``"Scan"``...) called like boto3's client
+    method, ``call(**request)``, for one endpoint and region."""
 
     def __init__(
         self,
@@ -44,6 +48,7 @@ class LeanPutItem:
         region: str,
         credentials: Credentials,
         *,
+        operation: str,
         pool_size: int,
         connect_timeout: float = 5,
         read_timeout: float = 30,
@@ -52,6 +57,8 @@ class LeanPutItem:
         self.host = parts.netloc
         self.path = parts.path or "/"
         self.region = region
+        self.operation = operation
+        self.target = TARGET_PREFIX + operation
         self.credentials = credentials
         self.pool = urllib3.connection_from_url(
             endpoint_url,
@@ -62,7 +69,7 @@ class LeanPutItem:
         self._signing_key: tuple[str, str, bytes] = ("", "", b"")
 
     def __call__(self, **request: Any) -> dict[str, Any]:
-        body = json.dumps(request, separators=(",", ":"), default=_wire).encode()
+        body = orjson.dumps(request, default=_wire)
         try:
             response = self.pool.urlopen(
                 "POST", self.path, body=body, headers=self.signed_headers(body), preload_content=True
@@ -72,10 +79,10 @@ class LeanPutItem:
         data: bytes = response.data
         crc = response.headers.get("x-amz-crc32")
         if crc is not None and int(crc) != zlib.crc32(data):
-            raise HTTPClientError(error=f"PutItem response CRC32 mismatch ({crc}): a corrupted response")
+            raise HTTPClientError(error=f"{self.operation} response CRC32 mismatch ({crc}): a corrupted response")
         parsed = _json(data)
         if response.status >= 300:
-            raise ClientError(_error_response(response.status, parsed), "PutItem")
+            raise ClientError(_error_response(response.status, parsed), self.operation)
         return parsed
 
     def signed_headers(self, body: bytes, now: datetime | None = None) -> dict[str, str]:
@@ -83,7 +90,7 @@ class LeanPutItem:
         creds = self.credentials.get_frozen_credentials()
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
         day = stamp[:8]
-        headers = {"content-type": CONTENT_TYPE, "host": self.host, "x-amz-date": stamp, "x-amz-target": TARGET}
+        headers = {"content-type": CONTENT_TYPE, "host": self.host, "x-amz-date": stamp, "x-amz-target": self.target}
         if creds.token:
             headers["x-amz-security-token"] = creds.token
         names = sorted(headers)
@@ -129,8 +136,8 @@ def _wire(value: Any) -> Any:
 
 def _json(data: bytes) -> dict[str, Any]:
     try:
-        parsed = json.loads(data) if data else {}
-    except ValueError:
+        parsed = orjson.loads(data) if data else {}
+    except orjson.JSONDecodeError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
 

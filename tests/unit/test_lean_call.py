@@ -1,4 +1,4 @@
-"""The lean PutItem caller: its SigV4 signature is botocore's, its errors have botocore's shapes."""
+"""The lean DynamoDB caller: its SigV4 signature is botocore's, its errors have botocore's shapes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, HTTPClientError
 
-from bridge.lean_put import LeanPutItem
-from bridge.sink import _cause
+from bridge.config import DynamoSettings
+from bridge.dynamo import make_scan, retry_cause
+from bridge.lean_call import LeanCall
 
 WHEN = datetime(2026, 11, 25, 9, 58, 7, tzinfo=UTC)
 BODY = json.dumps({"TableName": "Payments", "Item": {"PaymentId": {"N": "1"}}}).encode()
@@ -30,7 +31,7 @@ def test_signature_is_the_one_botocore_computes(
     token: str | None, endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
-    lean = LeanPutItem(endpoint, "eu-west-1", credentials, pool_size=1)
+    lean = LeanCall(endpoint, "eu-west-1", credentials, operation="PutItem", pool_size=1)
     ours = lean.signed_headers(BODY, WHEN)
 
     request = AWSRequest(method="POST", url=endpoint + "/", data=BODY, headers={})
@@ -78,8 +79,8 @@ def server() -> Iterator[tuple[str, list[Reply]]]:
     httpd.shutdown()
 
 
-def _lean(url: str) -> LeanPutItem:
-    return LeanPutItem(url, "us-east-1", Credentials("a", "b"), pool_size=1)
+def _lean(url: str) -> LeanCall:
+    return LeanCall(url, "us-east-1", Credentials("a", "b"), operation="PutItem", pool_size=1)
 
 
 def test_errors_have_botocore_shapes(server: tuple[str, list[Reply]]) -> None:
@@ -94,18 +95,18 @@ def test_errors_have_botocore_shapes(server: tuple[str, list[Reply]]) -> None:
     with pytest.raises(ClientError) as failed:
         put(TableName="t", Item={})
     assert failed.value.response["Error"] == {"Code": "ConditionalCheckFailedException", "Message": "no"}
-    assert _cause(failed.value) is None
+    assert retry_cause(failed.value) is None
 
     replies.append((400, b'{"__type":"x#ProvisionedThroughputExceededException","Message":"slow"}', None))
     with pytest.raises(ClientError) as throttled:
         put(TableName="t", Item={})
-    assert _cause(throttled.value) == "throttle"
+    assert retry_cause(throttled.value) == "throttle"
 
     replies.append((502, b"<html>bad gateway</html>", None))
     with pytest.raises(ClientError) as gateway:
         put(TableName="t", Item={})
     assert gateway.value.response["Error"]["Code"] == "InternalServerError"
-    assert _cause(gateway.value) == "server"
+    assert retry_cause(gateway.value) == "server"
 
 
 def test_a_corrupted_response_is_a_retryable_network_error(
@@ -116,10 +117,40 @@ def test_a_corrupted_response_is_a_retryable_network_error(
     with pytest.raises(HTTPClientError) as corrupted:
         _lean(url)(TableName="t", Item={})
     assert "CRC32" in str(corrupted.value)
-    assert _cause(corrupted.value) == "network"
+    assert retry_cause(corrupted.value) == "network"
 
 
 def test_an_unreachable_endpoint_is_a_retryable_network_error() -> None:
     with pytest.raises(HTTPClientError) as down:
         _lean("http://127.0.0.1:9")(TableName="t", Item={})
-    assert _cause(down.value) == "network"
+    assert retry_cause(down.value) == "network"
+
+
+def test_the_scan_caller_retries_throttling_and_server_errors_then_returns_the_page(
+    server: tuple[str, list[Reply]],
+) -> None:
+    url, replies = server
+    page = b'{"Items":[{"Id":{"B":"AAE="}}],"Count":1}'
+    replies += [
+        (400, b'{"__type":"x#ThrottlingException","message":"slow down"}', None),
+        (503, b"unavailable", None),
+        (200, page, str(zlib.crc32(page))),
+    ]
+    scan_page = make_scan(DynamoSettings(endpoint_url=url), pool_size=1, attempts=3)
+    assert scan_page(TableName="t") == {"Items": [{"Id": {"B": "AAE="}}], "Count": 1}  # wire form: base64 text
+    assert replies == []
+
+
+def test_the_scan_caller_gives_up_after_its_attempts_and_never_retries_a_client_error(
+    server: tuple[str, list[Reply]],
+) -> None:
+    url, replies = server
+    throttled = (400, b'{"__type":"x#ThrottlingException","message":"slow down"}', None)
+    replies += [throttled, throttled]
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        make_scan(DynamoSettings(endpoint_url=url), pool_size=1, attempts=2)(TableName="t")
+    replies.append((400, b'{"__type":"x#ResourceNotFoundException","message":"no table"}', None))
+    replies.append((200, b"{}", None))
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        make_scan(DynamoSettings(endpoint_url=url), pool_size=1, attempts=2)(TableName="t")
+    assert len(replies) == 1  # not retried
