@@ -48,7 +48,7 @@ def main() -> None:
         ax_latency.set_yscale("log")
         ax_latency.set_ylabel("ms")
         ax_latency.legend()
-        ax_latency.set_title("Streaming latency (p99; one PutItem probed under the same load)")
+        ax_latency.set_title("Streaming latency p99 (PutItem probed under load)")
         drains = stream["drains"]
         ax_scale.bar(
             [str(d["processes"]) for d in drains], [d["events"] / d["seconds"] for d in drains], color="tab:blue"
@@ -58,23 +58,28 @@ def main() -> None:
         ax_scale.set_title("Draining a backlog: one vs two processes")
     if reconcile:
         sizes = [f"{r['size']:,}" for r in reconcile]
-        xs = range(len(sizes))
+        positions = range(len(sizes))
         ax_reconcile.bar(
-            [x - 0.2 for x in xs], [r["raw"] / r["ours"] for r in reconcile], 0.4, color="tab:purple", label="lean"
+            [x - 0.2 for x in positions],
+            [r["raw"] / r["ours"] for r in reconcile],
+            0.4,
+            color="tab:purple",
+            label="lean",
         )
         ax_reconcile.bar(
-            [x + 0.2 for x in xs],
+            [x + 0.2 for x in positions],
             [r["raw_boto3"] / r["ours"] for r in reconcile],
             0.4,
             color="tab:gray",
             label="boto3",
         )
-        ax_reconcile.set_xticks(list(xs), sizes)
+        ax_reconcile.set_xticks(list(positions), sizes)
         ax_reconcile.axhline(0.8, color="tab:red", linestyle="--", label="target 0.8")
         ax_reconcile.set_ylabel("full comparison / raw reading (lean or boto3 Scan)")
+        ax_reconcile.set_ylim(0, 1.25 * max(1.0, *(r["raw_boto3"] / r["ours"] for r in reconcile)))
         rss = ", ".join(f"{r['rss']:.0f} MB" for r in reconcile)
         ax_reconcile.set_title(f"Reconcile speed vs raw reading (peak RSS {rss})")
-        ax_reconcile.legend()
+        ax_reconcile.legend(loc="upper left", ncols=3)
     fig.tight_layout()
     fig.savefig(RESULTS / "benchmarks.png", dpi=90)
     print(f"wrote {RESULTS / 'benchmarks.png'}")

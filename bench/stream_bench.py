@@ -41,7 +41,7 @@ from typing import Any
 
 import psycopg
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from bench.backfill_bench import RESULTS
 from bench.sandbox import sandbox
@@ -403,7 +403,8 @@ def _latency_table(lat: dict[str, Any], put: dict[str, float]) -> list[str]:
         lines.append(f"| {label} | {q['p50']:.1f} | {q['p95']:.1f} | {q['p99']:.1f} | {q['max']:.1f} |")
     p99 = lat["kafka_to_dynamodb"]["p99"]
     loaded = lat["putitem_under_load"]["p50"]
-    return lines + [
+    return [
+        *lines,
         "",
         f"- Kafka -> DynamoDB p99 / one PutItem round trip under the same load (p50 {loaded:.1f} ms): "
         f"**{p99 / loaded:.1f}x**; / back-to-back on a quiet stack (p50 {put['p50']:.1f} ms): "

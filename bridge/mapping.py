@@ -38,6 +38,8 @@ class RowMapper:
         self._names: dict[str, str] = {}
         self._item_names: dict[str, str] = {}  # column -> attribute, "" when excluded
         self.key_attributes = [mapping.partition_key] + ([mapping.sort_key] if mapping.sort_key else [])
+        self.key_names = [spec.name for spec in self.key_attributes]
+        self.key_types = [spec.type for spec in self.key_attributes]
 
     def attribute(self, column: str) -> str:
         """The attribute name of a column (cached)."""

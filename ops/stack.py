@@ -220,12 +220,23 @@ class LocalStack:
                     f"unix_socket_directories = '{run_dir}'\n"
                     "wal_level = logical\nmax_wal_senders = 32\nmax_replication_slots = 32\n"
                     "max_connections = 200\nshared_buffers = 256MB\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                    "fsync = off\nfull_page_writes = off\n"
                     "max_slot_wal_keep_size = 4GB\nwal_sender_timeout = 60s\n"
                 )
-        # The port is passed on the command line so a changed config takes effect on restart.
+        # The port is passed on the command line so a changed config takes effect on restart. So is
+        # synchronous_commit: with it off (as the config written above once said), logical decoding
+        # waits for the WAL writer to flush each change (up to 3 x wal_writer_delay, 600 ms); fsync
+        # stays off, so a synchronous commit costs a write(), not a disk flush.
         procs.spawn(
-            [str(bindir / "postgres"), "-D", str(self.pg_data), "-p", str(self.ports.postgres)],
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(self.pg_data),
+                "-p",
+                str(self.ports.postgres),
+                "-c",
+                "synchronous_commit=on",
+            ],
             self.components["postgres"].pidfile,
             log,
             user=uid,

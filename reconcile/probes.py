@@ -95,9 +95,8 @@ class Prober:
         self.book = settings.bookkeeping
         self.hidden = bookkeeping_names(self.book)
         self.table = source.mapping.target
-        specs = source.mapper.key_attributes
-        self.key_names = [s.name for s in specs]
-        self.key_types = [s.type for s in specs]
+        self.key_names = source.mapper.key_names
+        self.key_types = source.mapper.key_types
         self.times: list[float] = []  # every timed request, for the overall latency
 
     def sample(self, records: Sequence[tuple[Any, ...]]) -> tuple[SampleResult, list[Candidate]]:

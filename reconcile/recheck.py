@@ -85,9 +85,8 @@ class Rechecker:
         self.sleep = sleep
         self.book = settings.bookkeeping
         self.hidden = bookkeeping_names(self.book)
-        specs = source.mapper.key_attributes
-        self.key_names = [s.name for s in specs]
-        self.key_types = [s.type for s in specs]
+        self.key_names = source.mapper.key_names
+        self.key_types = source.mapper.key_types
 
     # -- reading both sides --------------------------------------------------------------------
 

@@ -86,9 +86,8 @@ class Repairer:
         observed_lsn = int(observed[self.book.lsn]["N"]) if observed and self.book.lsn in observed else None
         from_stream = observed is not None and observed.get(self.book.source) == {"S": "cdc"}
         if row is None:
-            names = [s.name for s in self.source.mapper.key_attributes]
-            types = [s.type for s in self.source.mapper.key_attributes]
-            key = ItemKey(self.source.mapping.target, tuple(zip(names, types, diff.key, strict=True)))
+            mapper = self.source.mapper
+            key = ItemKey(mapper.mapping.target, tuple(zip(mapper.key_names, mapper.key_types, diff.key, strict=True)))
             return self.rules.tombstone(key, observed_lsn or 0, time.time())
         if from_stream and observed_lsn is not None:
             return self.rules.cdc_put(row, observed_lsn)

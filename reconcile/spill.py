@@ -29,22 +29,18 @@ def partition_of(key: tuple[str, ...], partitions: int) -> int:
 class Spill:
     """Append-only partitioned record files; thread-safe ``add``."""
 
-    def __init__(self, directory: Path, name: str, partitions: int) -> None:
+    def __init__(self, directory: Path, name: str, partitions: int, *, create: bool = True) -> None:
         self.partitions = partitions
         self.paths = [directory / f"{name}.{i:04d}.pickle" for i in range(partitions)]
-        self.buffers: list[list[Any]] = [[] for _ in range(partitions)]
-        self.files = [path.open("wb") for path in self.paths]
+        self.buffers: list[list[Any]] = [[] for _ in range(partitions)] if create else []
+        self.files = [path.open("wb") for path in self.paths] if create else []
         self.count = 0
         self.lock = threading.Lock()
 
     @classmethod
     def existing(cls, directory: Path, name: str, partitions: int) -> Spill:
         """A closed spill another process wrote, for ``read``."""
-        spill = cls.__new__(cls)
-        spill.partitions = partitions
-        spill.paths = [directory / f"{name}.{i:04d}.pickle" for i in range(partitions)]
-        spill.buffers, spill.files, spill.count, spill.lock = [], [], 0, threading.Lock()
-        return spill
+        return cls(directory, name, partitions, create=False)
 
     def add(self, key: tuple[str, ...], record: tuple[Any, ...]) -> None:
         """Append ``record`` (its first element should be ``key``) to the key's partition."""

@@ -64,9 +64,30 @@ class Checks:
             status = "fail"
         self.items.append(Check(group, name, status, figure, hint, list(offenders)[: self.limit]))
 
+    def tallied(self, group: Group, name: str, tally: Tally, failure: str, success: str, hint: str) -> None:
+        """A check that fails when ``tally`` counted anything: ``failure`` is formatted with the count."""
+        if tally.count:
+            self.add(group, name, "fail", failure.format(count=tally.count), hint, tally.examples)
+        else:
+            self.add(group, name, "pass", success)
+
     @property
     def failed(self) -> bool:
         return any(c.status == "fail" for c in self.items)
+
+
+@dataclass
+class Tally:
+    """How many offenders were found, and the first ``limit`` of them."""
+
+    limit: int
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, example: str) -> None:
+        self.count += 1
+        if len(self.examples) < self.limit:
+            self.examples.append(example)
 
 
 @dataclass
@@ -186,9 +207,8 @@ def _pk_text(mapping: TableMapping, values: Sequence[Any]) -> str:
 def _row_pass(source: SourceTable, conn: Any, total: int, checks: Checks, on_progress: Callable[[int], None]) -> None:
     """Every row through the codec: unstorable values, items over 400 KB, duplicate item keys."""
     mapping = source.mapping
-    unstorable: list[str] = []
-    too_big: list[str] = []
-    counts = {"unstorable": 0, "too_big": 0, "duplicates": 0}
+    unstorable, too_big, duplicates = Tally(checks.limit), Tally(checks.limit), Tally(checks.limit)
+    names = source.mapper.key_names
     with tempfile.TemporaryDirectory(prefix="ddbridge-validate-") as tmp:
         keys = Spill(Path(tmp), "keys", partitions_for(total, 200_000))
 
@@ -197,62 +217,48 @@ def _row_pass(source: SourceTable, conn: Any, total: int, checks: Checks, on_pro
             try:
                 key, item = source.item(source.row(record))
             except CodecError as exc:
-                counts["unstorable"] += 1
-                if len(unstorable) < checks.limit:
-                    unstorable.append(f"{pk}: {exc}")
+                unstorable.add(f"{pk}: {exc}")
                 return
             size = item_size(item)
             if size > MAX_ITEM_BYTES:
-                counts["too_big"] += 1
-                if len(too_big) < checks.limit:
-                    too_big.append(f"{pk}: about {size:,} bytes")
+                too_big.add(f"{pk}: about {size:,} bytes")
             keys.add(key, (key, pk))
             if keys.count % 5000 == 0:
                 on_progress(5000)
 
         source.copy_all(conn, on_record)
         keys.close()
-        duplicates: list[str] = []
         for index in range(keys.partitions):
             seen: dict[tuple[str, ...], str] = {}
             for key, pk in keys.read(index):
                 first = seen.setdefault(key, pk)
                 if first != pk:
-                    counts["duplicates"] += 1
-                    if len(duplicates) < checks.limit:
-                        names = [s.name for s in source.mapper.key_attributes]
-                        text = ", ".join(f"{n}={v}" for n, v in zip(names, key, strict=True))
-                        duplicates.append(f"{text}: rows ({first}) and ({pk})")
-    checks.add(
+                    text = ", ".join(f"{n}={v}" for n, v in zip(names, key, strict=True))
+                    duplicates.add(f"{text}: rows ({first}) and ({pk})")
+    checks.tallied(
         "source",
         "duplicate item keys",
-        "fail" if counts["duplicates"] else "pass",
-        f"{counts['duplicates']:,} rows share an item key" if counts["duplicates"] else "No duplicate item keys found",
-        "two rows would overwrite one item: make the key templates unique (include every primary-key column "
-        "with separators that cannot occur in the values)"
-        if counts["duplicates"]
-        else "",
         duplicates,
+        "{count:,} rows share an item key",
+        "No duplicate item keys found",
+        "two rows would overwrite one item: make the key templates unique (include every primary-key column "
+        "with separators that cannot occur in the values)",
     )
-    checks.add(
+    checks.tallied(
         "source",
         "storable values",
-        "fail" if counts["unstorable"] else "pass",
-        f"{counts['unstorable']:,} rows have values DynamoDB cannot hold exactly"
-        if counts["unstorable"]
-        else "Every value fits DynamoDB",
-        "fix the values, exclude the column (exclude_columns) or cast it in a view" if counts["unstorable"] else "",
         unstorable,
+        "{count:,} rows have values DynamoDB cannot hold exactly",
+        "Every value fits DynamoDB",
+        "fix the values, exclude the column (exclude_columns) or cast it in a view",
     )
-    checks.add(
+    checks.tallied(
         "source",
         "item size",
-        "fail" if counts["too_big"] else "pass",
-        f"{counts['too_big']:,} rows exceed DynamoDB's 400 KB item limit"
-        if counts["too_big"]
-        else "Every item is under 400 KB",
-        "exclude large columns (exclude_columns) or move them to S3" if counts["too_big"] else "",
         too_big,
+        "{count:,} rows exceed DynamoDB's 400 KB item limit",
+        "Every item is under 400 KB",
+        "exclude large columns (exclude_columns) or move them to S3",
     )
 
 
