@@ -1,0 +1,123 @@
+"""The bridge's loop with a scripted consumer: records a poll returns while a batch is written are
+checked like any other, so a data gap reported then still stops the bridge before anything past it
+is committed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError
+
+from bridge.config import load_settings
+from bridge.stream import Bridge, DataGapError
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "payments" / "ddbridge.toml"
+TOPIC = "payments.public.payments"
+
+
+class FakeMessage:
+    def __init__(self, offset: int, error: KafkaError | None = None) -> None:
+        self._offset, self._error = offset, error
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+    def topic(self) -> str:
+        return TOPIC
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes | None:
+        return None  # a Kafka tombstone: nothing to write
+
+    def key(self) -> bytes | None:
+        return None
+
+
+class ScriptedConsumer:
+    """Hands out ``first`` to the blocking poll, then ``during`` to the first non-blocking poll (the one
+    made while the batch is being written), then nothing."""
+
+    def __init__(self, first: FakeMessage, during: FakeMessage) -> None:
+        self.first, self.during = first, during
+        self.handed_during = threading.Event()
+        self.commits: list[list[tuple[str, int, int]]] = []
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        pass
+
+    def poll(self, timeout: float) -> FakeMessage | None:
+        if self.first is not None:
+            first, self.first = self.first, None  # type: ignore[assignment]
+            return first
+        if timeout == 0 and not self.handed_during.is_set():
+            self.handed_during.set()
+            return self.during
+        return None
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        return []
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+
+    def close(self) -> None:
+        pass
+
+
+def _bridge(consumer: ScriptedConsumer) -> Bridge:
+    settings = load_settings(EXAMPLE)
+    bridge = Bridge(settings)
+    bridge.consumer.close()
+    bridge.consumer = consumer  # type: ignore[assignment]
+    apply_batch = bridge.apply_batch
+
+    def slow_batch(messages: list[Any]) -> Any:  # the writes last until a poll was made meanwhile
+        assert consumer.handed_during.wait(10), "the bridge did not poll while the batch was written"
+        return apply_batch(messages)
+
+    bridge.apply_batch = slow_batch  # type: ignore[method-assign]
+    return bridge
+
+
+def _run_until(bridge: Bridge, consumer: ScriptedConsumer, commits: int) -> BaseException | None:
+    """Run the loop in a thread until it fails or has made ``commits`` commits (5 s at most)."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            bridge.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 5
+    while runner.is_alive() and len(consumer.commits) < commits and time.monotonic() < deadline:
+        time.sleep(0.02)
+    bridge.stop()
+    runner.join(10)
+    return failure[0] if failure else None
+
+
+@pytest.mark.parametrize("code", [KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET])
+def test_a_data_gap_returned_while_a_batch_is_written_stops_the_bridge(code: int) -> None:
+    consumer = ScriptedConsumer(FakeMessage(41), FakeMessage(42, KafkaError(code, "offset out of range")))
+    failure = _run_until(_bridge(consumer), consumer, commits=2)
+    assert isinstance(failure, DataGapError) and "data gap" in str(failure)
+    # The batch being written when the gap was seen completed and was committed; nothing after it was.
+    assert consumer.commits == [[(TOPIC, 0, 42)]]
+
+
+def test_a_record_returned_while_a_batch_is_written_goes_to_the_next_batch() -> None:
+    consumer = ScriptedConsumer(FakeMessage(41), FakeMessage(42))
+    assert _run_until(_bridge(consumer), consumer, commits=2) is None
+    assert consumer.commits[:2] == [[(TOPIC, 0, 42)], [(TOPIC, 0, 43)]]
