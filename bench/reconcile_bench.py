@@ -7,7 +7,10 @@ For each size: the payments example in a fresh database, the same rows in a fres
   done with the rows: through the lean Scan caller ddbridge uses (the ceiling of any full
   comparison) and through a boto3 client (what a hand-written comparison would read with);
 - **ddbridge full comparison**: ``reconcile.compare.full_compare`` (codec, digests, spill, compare);
-- **peak RSS** (VmHWM) of a whole ``ddbridge reconcile`` in its own process (``bench/peak_rss.py``).
+- **peak RSS** (VmHWM) of a whole ``ddbridge reconcile`` in its own process (``bench/peak_rss.py``);
+- **the source side alone** (before the target is filled, so the Scan is empty): the full comparison
+  with one and with two ``reconcile.source_readers``, showing how reading PostgreSQL scales with
+  processes when DynamoDB is not competing for this machine's cores.
 
     python -m bench.reconcile_bench --sizes 100000 500000   # writes bench/results/reconcile.md
 """
@@ -81,6 +84,18 @@ def ours(settings: Settings) -> float:
     return elapsed
 
 
+def source_side(settings: Settings, readers: int) -> float:
+    """Seconds of a full comparison against the (still empty) target with ``readers`` source readers."""
+    run = settings.model_copy(
+        update={"reconcile": settings.reconcile.model_copy(update={"source_readers": readers, "max_candidates": 1})}
+    )
+    scan_page = make_scan(run.dynamodb, pool_size=run.reconcile.scan_segments + 2)
+    started = time.perf_counter()
+    result = full_compare(run, SourceTable(run, run.mapping()), scan_page)
+    assert result.source_rows == result.by_kind.get("missing"), result  # every row read exactly once
+    return time.perf_counter() - started
+
+
 def peak_rss_mb(settings: Settings, workdir: Path) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of a whole `ddbridge reconcile --sample 0` in its own process."""
     config = write_config(settings, workdir / "bench-reconcile.json")
@@ -109,13 +124,24 @@ def main() -> None:
         settings = create(size)
         try:
             initialize(settings, source=False, connector=False)
+            alone = {str(n): source_side(settings, n) for n in (1, 2)}
             fill_target(settings)
             raw = raw_read(settings, lean=True)
             raw_boto3 = raw_read(settings, lean=False)
             full = ours(settings)
             with tempfile.TemporaryDirectory() as tmp:
                 rss, whole = peak_rss_mb(settings, Path(tmp))
-            rows.append({"size": size, "raw": raw, "raw_boto3": raw_boto3, "ours": full, "rss": rss, "whole": whole})
+            rows.append(
+                {
+                    "size": size,
+                    "raw": raw,
+                    "raw_boto3": raw_boto3,
+                    "ours": full,
+                    "rss": rss,
+                    "whole": whole,
+                    "source_alone": alone,
+                }
+            )
         finally:
             remove(settings, [settings.mapping().target, settings.dynamodb.control_table])
     lines = [
@@ -135,6 +161,16 @@ def main() -> None:
         size, raw, full, boto = r["size"], r["raw"], r["ours"], r["raw_boto3"]
         rates = f"{size / raw:,.0f} | {size / full:,.0f} | {raw / full:.2f} | {size / boto:,.0f} | {boto / full:.2f}"
         lines.append(f"| {size:,} | {rates} | {r['whole']:.1f} | {r['rss']:.0f} |")
+    lines += [
+        "",
+        "The source side alone (an empty target): how reading PostgreSQL scales with `reconcile.source_readers`.",
+        "",
+        "| rows | 1 reader rows/s | 2 readers rows/s | speed-up |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        one, two = r["source_alone"]["1"], r["source_alone"]["2"]
+        lines.append(f"| {r['size']:,} | {r['size'] / one:,.0f} | {r['size'] / two:,.0f} | {one / two:.2f} |")
     lines += ["", "Targets: full comparison >= 0.8x raw reading; peak RSS about flat as rows grow."]
     report = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)

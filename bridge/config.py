@@ -221,6 +221,9 @@ class ReconcileSettings(_Strict):
     confirm_rounds: int = Field(2, ge=1, description="re-checks after catch-up a difference must survive")
     partition_rows: int = Field(50_000, ge=1000, description="rows per in-memory partition (the rest is on disk)")
     scan_segments: int = Field(4, ge=1, le=64, description="parallel Scan segments")
+    source_readers: int = Field(
+        2, ge=1, le=32, description="processes reading PostgreSQL for the full pass (one shared snapshot)"
+    )
     report_differences: int = Field(50, ge=1, description="differences listed in the report")
     max_candidates: int = Field(100_000, ge=1, description="differences kept for re-check and repair")
     max_retained_wal_mb: int = Field(1024, ge=1, description="validate warns when the slot retains more WAL")

@@ -22,7 +22,7 @@ from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.errors import DdbridgeError, TerminalError
 from reconcile.canonical import KeyTexts, bookkeeping_names, content, digest, key_texts
-from reconcile.source import SourceTable
+from reconcile.source import BlockRange, SourceTable, block_ranges
 from reconcile.spill import Spill, partitions_for
 from reconcile.target import scan
 
@@ -78,8 +78,10 @@ def full_compare(
     """Compare every row with every item (DynamoDB read through ``scan_page``, see ``scan``);
     returns counts and candidates.
 
-    The source side (COPY, codec, digest, spill) runs in a child process while this one scans
-    DynamoDB: each side is CPU-bound Python, and two processes use two cores where threads share one.
+    The source side (COPY, codec, digest, spill) runs in ``reconcile.source_readers`` child
+    processes, each reading its own range of heap blocks in one snapshot this process exports,
+    while this one scans DynamoDB: each side is CPU-bound Python, and processes use cores where
+    threads share one.
     """
     options = settings.reconcile
     book = settings.bookkeeping
@@ -90,10 +92,24 @@ def full_compare(
     with source.connect() as conn:
         estimate = source.count(conn)
     result.partitions = partitions_for(estimate, options.partition_rows)
-    with tempfile.TemporaryDirectory(prefix="ddbridge-reconcile-", dir=workdir) as tmp:
-        reader = SourceReader(settings, source.mapping, Path(tmp), result.partitions, result.limit)
+    with (
+        tempfile.TemporaryDirectory(prefix="ddbridge-reconcile-", dir=workdir) as tmp,
+        source.connect() as exporter,  # holds the shared snapshot open until every reader is done
+    ):
+        snapshot, result.snapshot_lsn, blocks = source.export_snapshot(exporter)
+        ranges = block_ranges(blocks, options.source_readers)
+        readers = [
+            SourceReader(settings, source.mapping, Path(tmp) / f"reader{i}", result.partitions, result.limit)
+            for i in range(len(ranges))
+        ]
+        for reader, block_range in zip(readers, ranges, strict=True):
+            reader.start(snapshot, block_range)
         dst = Spill(Path(tmp), "target", result.partitions)
         lock = threading.Lock()
+
+        def report() -> None:
+            for reader in readers:
+                reader.report(on_progress)
 
         def on_page(items: list[Any]) -> None:
             for item in items:
@@ -102,31 +118,32 @@ def full_compare(
                 dst.add(key, (key, None if tombstone else digest(content(item, hidden))))
             with lock:
                 on_progress("target", len(items))
-                reader.report(on_progress)
+                report()
 
         try:
             scan(scan_page, source.mapping.target, options.scan_segments, on_page)
             dst.close()
-            side = reader.finish(on_progress)
+            sides = [reader.finish(report) for reader in readers]
         finally:
-            reader.stop()
-        result.snapshot_lsn = side.snapshot_lsn
-        result.source_rows += side.source_rows
-        result.overflow += side.overflow
-        for candidate in side.candidates:
-            result.add(candidate)
-        src = Spill.existing(Path(tmp), "source", result.partitions)
+            for reader in readers:
+                reader.stop()
+        exporter.execute("ROLLBACK")
+        for side in sides:
+            result.source_rows += side.source_rows
+            result.overflow += side.overflow
+            for candidate in side.candidates:
+                result.add(candidate)
+        srcs = [Spill.existing(reader.directory, "source", result.partitions) for reader in readers]
         for index in range(result.partitions):
-            _compare_partition(src, dst, index, result)
+            _compare_partition(srcs, dst, index, result)
     result.seconds = time.monotonic() - started
     return result
 
 
 @dataclass
 class SourceSide:
-    """What the source reader hands back besides its spill files."""
+    """What a source reader hands back besides its spill files."""
 
-    snapshot_lsn: str = ""
     source_rows: int = 0  # rows whose key could not even be encoded (not spilled)
     candidates: list[Candidate] = field(default_factory=list)
     overflow: int = 0
@@ -134,17 +151,25 @@ class SourceSide:
 
 
 class SourceReader:
-    """The source side of the full pass in a child process (spawned: no fork of a threaded parent)."""
+    """Part of the source side of the full pass in a child process (spawned: no fork of a threaded
+    parent), spilling into its own ``directory``."""
 
     def __init__(self, settings: Settings, mapping: TableMapping, directory: Path, partitions: int, limit: int):
         self.table = mapping.source
-        context = multiprocessing.get_context("spawn")
-        self.rows = context.Value("q", 0, lock=False)
-        self.results = context.Queue()
+        self.directory = directory
+        directory.mkdir()
+        self.context = multiprocessing.get_context("spawn")
+        self.rows = self.context.Value("q", 0, lock=False)
+        self.results = self.context.Queue()
         self.reported = 0
-        self.process = context.Process(
+        self.args = (settings, mapping, directory, partitions, limit, self.rows, self.results)
+        self.process: Any = None
+
+    def start(self, snapshot: str | None, blocks: BlockRange = (0, None)) -> None:
+        """Read ``blocks`` of the table in ``snapshot`` (an exported one; None: a new snapshot)."""
+        self.process = self.context.Process(
             target=_read_source,
-            args=(settings, mapping, directory, partitions, limit, self.rows, self.results),
+            args=(*self.args, snapshot, blocks),
             name="ddbridge-reconcile-source",
             daemon=True,
         )
@@ -157,26 +182,26 @@ class SourceReader:
             on_progress("source", rows - self.reported)
             self.reported = rows
 
-    def finish(self, on_progress: Progress) -> SourceSide:
-        """Wait for the child, reporting progress; raises what it failed with."""
+    def finish(self, report: Callable[[], None]) -> SourceSide:
+        """Wait for the child, calling ``report`` meanwhile; raises what it failed with."""
         while True:
             try:
                 side: SourceSide = self.results.get(timeout=0.2)
                 break
             except queue.Empty:
-                self.report(on_progress)
+                report()
                 if not self.process.is_alive() and self.results.empty():
                     raise TerminalError(
                         f"the reconcile's source reader died (exit code {self.process.exitcode}); see its output above"
                     ) from None
         self.process.join()
-        self.report(on_progress)
+        report()
         if side.error is not None:
             raise TerminalError(f"reading {self.table} for the comparison failed: {side.error}")
         return side
 
     def stop(self) -> None:
-        if self.process.is_alive():
+        if self.process is not None and self.process.is_alive():
             self.process.terminate()
             self.process.join(10)
 
@@ -189,8 +214,10 @@ def _read_source(
     limit: int,
     rows: Any,
     results: Any,
+    snapshot: str | None,
+    blocks: BlockRange,
 ) -> None:
-    """The child: COPY every row in one snapshot, encode, digest and spill it by key partition."""
+    """The child: COPY its rows in the shared snapshot, encode, digest and spill them by key partition."""
     side = SourceSide()
     try:
         source = SourceTable(settings, mapping)
@@ -214,7 +241,7 @@ def _read_source(
                 rows.value = src.count
 
         with source.connect() as conn:
-            side.snapshot_lsn = source.copy_all(conn, on_record)
+            source.copy_all(conn, on_record, snapshot=snapshot, blocks=blocks)
         src.close()
         rows.value = src.count + part.source_rows
         side.source_rows, side.candidates, side.overflow = part.source_rows, part.candidates, part.overflow
@@ -235,11 +262,12 @@ def _unencodable(source: SourceTable, record: Sequence[Any], exc: CodecError, sr
     src.add(key, (key, None, pk, str(exc)))
 
 
-def _compare_partition(src: Spill, dst: Spill, index: int, result: FullPass) -> None:
+def _compare_partition(srcs: Sequence[Spill], dst: Spill, index: int, result: FullPass) -> None:
     expected: dict[KeyTexts, tuple[bytes | None, tuple[str, ...], str | None]] = {}
-    for key, dig, pk, reason in src.read(index):
-        result.source_rows += 1
-        expected[key] = (dig, pk, reason)
+    for src in srcs:
+        for key, dig, pk, reason in src.read(index):
+            result.source_rows += 1
+            expected[key] = (dig, pk, reason)
     for key, dig in dst.read(index):
         entry = expected.pop(key, None)
         if dig is None:

@@ -20,6 +20,26 @@ from reconcile.canonical import Item, KeyTexts
 
 Connection = psycopg.Connection[Any]
 FETCH_BATCH = 500
+BlockRange = tuple[int, int | None]  # heap blocks [first, last); None: to the end
+
+
+def block_ranges(blocks: int, readers: int) -> list[BlockRange]:
+    """``readers`` contiguous ranges covering every heap block; the last is open-ended, so rows in
+    blocks past the size measured at the snapshot are still read."""
+    readers = max(1, min(readers, blocks))
+    starts = [blocks * i // readers for i in range(readers)]
+    ends: list[int | None] = [*starts[1:], None]
+    return list(zip(starts, ends, strict=True))
+
+
+def _block_filter(blocks: BlockRange) -> sql.Composable:
+    first, last = blocks
+    parts = []
+    if first > 0:
+        parts.append(sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({first},0)")))
+    if last is not None:
+        parts.append(sql.SQL("ctid < {}::tid").format(sql.Literal(f"({last},0)")))
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts) if parts else sql.SQL("")
 
 
 def key_tuple(key: ItemKey) -> KeyTexts:
@@ -80,19 +100,48 @@ class SourceTable:
         """The row's primary-key values as text (castable back by ``fetch``)."""
         return tuple(scalar_text(v) if (v := row.get(c)) is not None else "" for c in self.mapping.primary_key)
 
-    def copy_all(self, conn: Connection, on_record: Callable[[Sequence[Any]], None]) -> str:
-        """Stream every row (one REPEATABLE READ snapshot, COPY); returns the WAL position of the snapshot."""
+    def copy_all(
+        self,
+        conn: Connection,
+        on_record: Callable[[Sequence[Any]], None],
+        *,
+        snapshot: str | None = None,
+        blocks: BlockRange = (0, None),
+    ) -> str:
+        """Stream every row in one REPEATABLE READ snapshot (COPY): a new one, or ``snapshot`` exported by
+        another transaction (``export_snapshot``); ``blocks`` limits the read to heap blocks
+        [first, last). Returns the WAL position of a new snapshot ("" for an imported one)."""
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+            lsn = ""
+            if snapshot is None:
+                row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+                lsn = str(row[0]) if row else ""
+            else:
+                conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             cur = conn.cursor()
             cur.execute(sql.Composed([self._select(), sql.SQL(" LIMIT 0")]))
             oids = [d.type_code for d in cur.description or []]
-            with cur.copy(sql.SQL("COPY ({}) TO STDOUT").format(self._select())) as copy:
+            query = sql.Composed([self._select(), _block_filter(blocks)])
+            with cur.copy(sql.SQL("COPY ({}) TO STDOUT").format(query)) as copy:
                 copy.set_types(oids)
                 for record in copy.rows():
                     on_record(record)
-        return str(row[0]) if row else ""
+        return lsn
+
+    def export_snapshot(self, conn: Connection) -> tuple[str, str, int]:
+        """Open a REPEATABLE READ transaction on ``conn`` and export its snapshot: (snapshot id, its WAL
+        position, the table's heap blocks). Keep the transaction open until every reader imported it."""
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        row = conn.execute(
+            sql.SQL(
+                "SELECT pg_export_snapshot(), pg_current_wal_insert_lsn()::text, "
+                "pg_relation_size({}) / current_setting('block_size')::bigint"
+            ).format(sql.Literal(f"{self.mapping.schema_name}.{self.mapping.table_name}"))
+        ).fetchone()
+        if row is None:
+            raise RuntimeError("pg_export_snapshot() returned nothing")
+        return str(row[0]), str(row[1]), int(row[2])
 
     def count(self, conn: Connection) -> int:
         row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()

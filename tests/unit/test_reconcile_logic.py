@@ -3,6 +3,7 @@ plain dict model), key parsing, and the in-flight re-check over fake stores."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -17,7 +18,7 @@ from reconcile.canonical import canonical, content, digest, field_diff
 from reconcile.catchup import CatchUpState
 from reconcile.compare import Candidate, FullPass, _compare_partition
 from reconcile.recheck import Rechecker
-from reconcile.source import SourceTable, template_values
+from reconcile.source import SourceTable, block_ranges, template_values
 from reconcile.spill import Spill, partition_of
 from tests.conftest import PAYMENTS_CONFIG
 
@@ -75,24 +76,29 @@ values = st.integers(0, 3)
     source=st.dictionaries(keys, values, max_size=40),
     target=st.dictionaries(keys, st.one_of(st.none(), values), max_size=40),
     partitions=st.integers(1, 5),
+    readers=st.integers(1, 3),
 )
 def test_partitioned_comparison_equals_the_whole_table_model(
-    source: dict[tuple[str, str], int], target: dict[tuple[str, str], int | None], partitions: int
+    source: dict[tuple[str, str], int], target: dict[tuple[str, str], int | None], partitions: int, readers: int
 ) -> None:
-    """Every key lands in exactly one outcome, the same one a whole-table dict comparison gives."""
+    """Every key lands in exactly one outcome, the same one a whole-table dict comparison gives, however
+    the source rows were shared among the readers' spills."""
     with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Spill(Path(tmp), "s", partitions), Spill(Path(tmp), "d", partitions)
-        for key, value in source.items():
-            src.add(key, (key, bytes([value]), ("pk", *key), None))
+        srcs = [Spill(Path(tmp), f"s{i}", partitions) for i in range(readers)]
+        dst = Spill(Path(tmp), "d", partitions)
+        for n, (key, value) in enumerate(source.items()):
+            srcs[n % readers].add(key, (key, bytes([value]), ("pk", *key), None))
         for key, tvalue in target.items():  # None: a tombstone
             dst.add(key, (key, None if tvalue is None else bytes([tvalue])))
-        src.close()
+        for src in srcs:
+            src.close()
         dst.close()
         result = FullPass()
         for index in range(partitions):
-            _compare_partition(src, dst, index, result)
+            _compare_partition(srcs, dst, index, result)
     live = {k: v for k, v in target.items() if v is not None}
     kinds = {c.key: c.kind for c in result.candidates}
+    assert result.source_rows == len(source)
     assert kinds == {
         **{k: "missing" for k in source if k not in live},
         **{k: "extra" for k in live if k not in source},
@@ -217,3 +223,13 @@ def test_a_bridge_that_never_catches_up_leaves_differences_unsettled_with_the_re
 
 def test_canonical_is_bytes() -> None:
     assert isinstance(canonical({"A": {"S": "x"}}), bytes)
+
+
+@given(blocks=st.integers(0, 10_000), readers=st.integers(1, 8))
+def test_block_ranges_cover_every_block_once_and_the_last_is_open(blocks: int, readers: int) -> None:
+    ranges = block_ranges(blocks, readers)
+    assert 1 <= len(ranges) <= readers
+    assert ranges[0][0] == 0 and ranges[-1][1] is None  # rows past the measured size are still read
+    for (_, end), (start, _) in itertools.pairwise(ranges):
+        assert end == start  # contiguous: no block read twice or skipped
+    assert all(end is None or start < end for start, end in ranges)  # no empty range

@@ -19,10 +19,10 @@ def test_a_failing_source_reader_raises_in_the_parent_with_the_table_and_cause(t
         update={"dsn": SecretStr("postgresql://ddbridge:ddbridge@127.0.0.1:9/none?connect_timeout=2")}
     )
     settings = settings.model_copy(update={"source": unreachable})
-    reader = SourceReader(settings, settings.mapping(), tmp_path, 2, 10)
-    progress: list[int] = []
+    reader = SourceReader(settings, settings.mapping(), tmp_path / "reader0", 2, 10)
+    reader.start(None)
     with pytest.raises(TerminalError) as failed:
-        reader.finish(lambda side, n: progress.append(n))
+        reader.finish(lambda: None)
     reader.stop()
     assert "reading public.payments for the comparison failed" in str(failed.value)
     assert "cannot connect to the source PostgreSQL" in str(failed.value)
