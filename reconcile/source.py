@@ -134,10 +134,9 @@ class SourceTable:
         position, the table's heap blocks). Keep the transaction open until every reader imported it."""
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute(
-            sql.SQL(
-                "SELECT pg_export_snapshot(), pg_current_wal_insert_lsn()::text, "
-                "pg_relation_size({}) / current_setting('block_size')::bigint"
-            ).format(sql.Literal(f"{self.mapping.schema_name}.{self.mapping.table_name}"))
+            "SELECT pg_export_snapshot(), pg_current_wal_insert_lsn()::text, "
+            "pg_relation_size(format('%%I.%%I', %s::text, %s::text)::regclass) / current_setting('block_size')::bigint",
+            (self.mapping.schema_name, self.mapping.table_name),
         ).fetchone()
         if row is None:
             raise RuntimeError("pg_export_snapshot() returned nothing")
