@@ -145,6 +145,7 @@ class Bridge:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddbridge-batch")
         self.inflight: tuple[Future[BatchResult], list[Message]] | None = None
         self.carry: list[Message] = []
+        self.revocations = 0  # counts revokes and losses: a record taken before one must not be applied
         self.assignment: list[TopicPartition] = []
         self.stopping = threading.Event()
         self.totals = Totals()
@@ -180,6 +181,7 @@ class Bridge:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish in-flight writes and commit before the partitions move to another member."""
         self._finish_inflight()
+        self.revocations += 1
         revoked = {(p.topic, p.partition) for p in partitions}
         self.carry = [m for m in self.carry if (m.topic(), m.partition()) not in revoked]
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in revoked]
@@ -193,6 +195,7 @@ class Bridge:
             self.inflight = None
             future.result()
         self.carry = []
+        self.revocations += 1
         self.assignment = []
         consumer.unassign()
         log.warning("lost %d partition(s); their uncommitted batch will be replayed by the new owner", len(partitions))
@@ -348,9 +351,14 @@ class Bridge:
         fetched, up to ``batch_size``. Never waits to fill a batch: under load batches fill by themselves
         while the previous one is written, and a quiet source gets each change applied at once."""
         first = self.consumer.poll(self.settings.stream.poll_timeout_s)
-        if first is None:
-            return []
-        return [first, *self.consumer.consume(num_messages=batch_size - 1, timeout=0)] if batch_size > 1 else [first]
+        if first is None or batch_size == 1:
+            return [first] if first is not None else []
+        revocations = self.revocations
+        rest = self.consumer.consume(num_messages=batch_size - 1, timeout=0)
+        # A rebalance served inside consume() revoked what ``first`` came from: the new owner (or this
+        # member, re-assigned at the committed offset) reads it again. Applying and committing it here
+        # would commit past records the revoke dropped from the carry.
+        return rest if self.revocations != revocations else [first, *rest]
 
     def update_lag(self) -> int:
         """Refresh the consumer-lag gauges; returns the total lag of the assigned partitions."""

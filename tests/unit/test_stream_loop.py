@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, TopicPartition
 
 from bridge.config import load_settings
 from bridge.stream import Bridge, DataGapError
@@ -121,3 +121,68 @@ def test_a_record_returned_while_a_batch_is_written_goes_to_the_next_batch() -> 
     consumer = ScriptedConsumer(FakeMessage(41), FakeMessage(42))
     assert _run_until(_bridge(consumer), consumer, commits=2) is None
     assert consumer.commits[:2] == [[(TOPIC, 0, 42)], [(TOPIC, 0, 43)]]
+
+
+class RebalancingConsumer(ScriptedConsumer):
+    """The blocking poll hands out ``stale``; the consume() right after it serves a rebalance that revokes
+    the partition and assigns it back at the committed offset (41), from which the next poll reads
+    ``refetched`` again."""
+
+    def __init__(self, stale: FakeMessage, refetched: FakeMessage) -> None:
+        super().__init__(stale, refetched)
+        self.handed_during.set()  # no write needs to wait for a poll here
+        self.rebalanced = False
+        self.callbacks: dict[str, Any] = {}
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.callbacks = callbacks
+
+    def poll(self, timeout: float) -> FakeMessage | None:
+        if self.first is not None:
+            first, self.first = self.first, None  # type: ignore[assignment]
+            return first
+        if self.rebalanced and self.during is not None and timeout > 0:
+            during, self.during = self.during, None
+            return during
+        return None
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        if not self.rebalanced:
+            self.rebalanced = True
+            partitions = [TopicPartition(TOPIC, 0)]
+            self.callbacks["on_revoke"](self, partitions)
+            self.callbacks["on_assign"](self, partitions)
+        return []
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        return [TopicPartition(tp.topic, tp.partition, 41) for tp in partitions]
+
+    def get_watermark_offsets(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+        return 0, 100
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        pass
+
+    def unassign(self) -> None:
+        pass
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        pass
+
+
+def test_a_record_taken_just_before_a_rebalance_is_left_to_the_reassigned_position() -> None:
+    stale, refetched = FakeMessage(41), FakeMessage(41)
+    consumer = RebalancingConsumer(stale, refetched)
+    bridge = _bridge(consumer)
+    applied: list[list[Any]] = []
+    apply_batch = bridge.apply_batch
+
+    def recording(messages: list[Any]) -> Any:
+        applied.append(list(messages))
+        return apply_batch(messages)
+
+    bridge.apply_batch = recording  # type: ignore[method-assign]
+    assert _run_until(bridge, consumer, commits=1) is None
+    assert consumer.rebalanced
+    assert all(stale not in batch for batch in applied)  # the record from before the revoke was dropped
+    assert applied[0] == [refetched] and consumer.commits[0] == [(TOPIC, 0, 42)]
