@@ -5,6 +5,7 @@ tombstone purge."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -130,17 +131,32 @@ def test_corruptions_are_found_precisely_and_repaired(migrated: tuple[Settings, 
 
 
 def test_rows_changing_during_reconcile_are_not_reported(migrated: tuple[Settings, Cli, BridgeProcess]) -> None:
+    """Live traffic with the bridge held behind: the full pass must see differences (the changes the
+    bridge has not applied yet), and the re-check must resolve every one once the bridge catches up."""
     settings, cli, bridge = migrated
+    assert bridge.proc is not None
     stop = threading.Event()
     writer = threading.Thread(target=_writer, args=(settings, stop, 7, 800_000, 0.02), daemon=True)
     writer.start()
     try:
-        time.sleep(2)
-        result = cli.run("reconcile", "--report", "live.json", timeout=400)
+        time.sleep(1)
+        bridge.proc.send_signal(signal.SIGSTOP)  # changes committed from here on are in flight for sure
+        time.sleep(1)
+        proc = cli.start("reconcile", "--report", "live.json")
+        assert proc.stdout is not None
+        output: list[str] = []
+        for line in proc.stdout:  # hold the bridge until the reconciler waits for it to catch up
+            output.append(line)
+            if "re-checking" in line:
+                break
+        bridge.proc.send_signal(signal.SIGCONT)
+        output.extend(proc.stdout)
+        returncode = proc.wait(400)
     finally:
+        bridge.proc.send_signal(signal.SIGCONT)
         stop.set()
         writer.join(30)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert returncode == 0, "".join(output)
     report = _report(cli.workdir / "live.json")
     assert report["differences"] == [] and report["ok"]
     # Changes were really in flight (otherwise this test proves nothing about tolerance).
