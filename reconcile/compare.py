@@ -8,6 +8,7 @@ What differs becomes a *candidate*: it is reported only if it survives the in-fl
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
 import tempfile
@@ -17,6 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import psycopg
+from psycopg import Connection
+from psycopg.pq import TransactionStatus
 
 from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
@@ -94,7 +99,7 @@ def full_compare(
     result.partitions = partitions_for(estimate, options.partition_rows)
     with (
         tempfile.TemporaryDirectory(prefix="ddbridge-reconcile-", dir=workdir) as tmp,
-        source.connect() as exporter,  # holds the shared snapshot open until every reader is done
+        source.connect() as exporter,  # holds the shared snapshot open until every reader imported it
     ):
         snapshot, result.snapshot_lsn, blocks = source.export_snapshot(exporter)
         ranges = block_ranges(blocks, options.source_readers)
@@ -104,6 +109,11 @@ def full_compare(
         ]
         for reader, block_range in zip(readers, ranges, strict=True):
             reader.start(snapshot, block_range)
+        done = threading.Event()
+        releaser = threading.Thread(
+            target=release_snapshot, args=(exporter, readers, done), name="ddbridge-release-snapshot", daemon=True
+        )
+        releaser.start()
         dst = Spill(Path(tmp), "target", result.partitions)
         lock = threading.Lock()
 
@@ -125,9 +135,12 @@ def full_compare(
             dst.close()
             sides = [reader.finish(report) for reader in readers]
         finally:
+            done.set()
+            releaser.join()
             for reader in readers:
                 reader.stop()
-        exporter.execute("ROLLBACK")
+        if exporter.info.transaction_status != TransactionStatus.IDLE:
+            exporter.execute("ROLLBACK")
         for side in sides:
             result.source_rows += side.source_rows
             result.overflow += side.overflow
@@ -138,6 +151,18 @@ def full_compare(
             _compare_partition(srcs, dst, index, result)
     result.seconds = time.monotonic() - started
     return result
+
+
+def release_snapshot(exporter: Connection, readers: Sequence[SourceReader], done: threading.Event) -> None:
+    """End the exporting transaction as soon as every reader has imported its snapshot: from then on
+    only the readers' own transactions hold back vacuum, not this one for the whole full pass. Gives
+    up, leaving it to the caller, when a reader dies first or ``done`` is set."""
+    for reader in readers:
+        while not reader.imported.wait(0.1):
+            if done.is_set() or not reader.process.is_alive():
+                return
+    with contextlib.suppress(psycopg.Error):  # a broken exporter no longer matters: the readers hold it
+        exporter.execute("ROLLBACK")
 
 
 @dataclass
@@ -160,6 +185,7 @@ class SourceReader:
         directory.mkdir()
         self.context = multiprocessing.get_context("spawn")
         self.rows = self.context.Value("q", 0, lock=False)
+        self.imported = self.context.Event()  # set once the child imported the exported snapshot
         self.results = self.context.Queue()
         self.reported = 0
         self.args = (settings, mapping, directory, partitions, limit, self.rows, self.results)
@@ -169,7 +195,7 @@ class SourceReader:
         """Read ``blocks`` of the table in ``snapshot`` (an exported one; None: a new snapshot)."""
         self.process = self.context.Process(
             target=_read_source,
-            args=(*self.args, snapshot, blocks),
+            args=(*self.args, self.imported, snapshot, blocks),
             name="ddbridge-reconcile-source",
             daemon=True,
         )
@@ -214,6 +240,7 @@ def _read_source(
     limit: int,
     rows: Any,
     results: Any,
+    imported: Any,
     snapshot: str | None,
     blocks: BlockRange,
 ) -> None:
@@ -241,7 +268,7 @@ def _read_source(
                 rows.value = src.count
 
         with source.connect() as conn:
-            source.copy_all(conn, on_record, snapshot=snapshot, blocks=blocks)
+            source.copy_all(conn, on_record, snapshot=snapshot, blocks=blocks, on_snapshot=imported.set)
         src.close()
         rows.value = src.count + part.source_rows
         side.source_rows, side.candidates, side.overflow = part.source_rows, part.candidates, part.overflow

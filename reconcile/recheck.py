@@ -91,7 +91,8 @@ class Rechecker:
     # -- reading both sides --------------------------------------------------------------------
 
     def _items(self, keys: Sequence[KeyTexts]) -> dict[KeyTexts, Item]:
-        return get_items(self.client, self.source.mapping.target, self.key_names, self.key_types, keys)
+        target, workers = self.source.mapping.target, self.settings.reconcile.scan_segments  # as many as the Scan
+        return get_items(self.client, target, self.key_names, self.key_types, keys, workers=workers)
 
     def _expected(self, pks: Sequence[tuple[str, ...]]) -> tuple[str, dict[KeyTexts, Item], dict[KeyTexts, str]]:
         """PostgreSQL's items for these primary keys (by item key), unencodable rows' reasons, and the

@@ -107,10 +107,12 @@ class SourceTable:
         *,
         snapshot: str | None = None,
         blocks: BlockRange = (0, None),
+        on_snapshot: Callable[[], None] = lambda: None,
     ) -> str:
         """Stream every row in one REPEATABLE READ snapshot (COPY): a new one, or ``snapshot`` exported by
-        another transaction (``export_snapshot``); ``blocks`` limits the read to heap blocks
-        [first, last). Returns the WAL position of a new snapshot ("" for an imported one)."""
+        another transaction (``export_snapshot``; ``on_snapshot`` is called once it is imported, after
+        which the exporter may end); ``blocks`` limits the read to heap blocks [first, last). Returns the
+        WAL position of a new snapshot ("" for an imported one)."""
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             lsn = ""
@@ -119,6 +121,7 @@ class SourceTable:
                 lsn = str(row[0]) if row else ""
             else:
                 conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+                on_snapshot()
             cur = conn.cursor()
             cur.execute(sql.Composed([self._select(), sql.SQL(" LIMIT 0")]))
             oids = [d.type_code for d in cur.description or []]
@@ -131,7 +134,8 @@ class SourceTable:
 
     def export_snapshot(self, conn: Connection) -> tuple[str, str, int]:
         """Open a REPEATABLE READ transaction on ``conn`` and export its snapshot: (snapshot id, its WAL
-        position, the table's heap blocks). Keep the transaction open until every reader imported it."""
+        position, the table's heap blocks). Keep the transaction open until every reader imported it, and no
+        longer: it holds back vacuum (``release_snapshot``)."""
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute(
             "SELECT pg_export_snapshot(), pg_current_wal_insert_lsn()::text, "

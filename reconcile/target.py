@@ -56,22 +56,35 @@ def key_map(names: Sequence[str], types: Sequence[str], key: KeyTexts) -> dict[s
 
 
 def get_items(
-    client: DynamoDBClient, table: str, names: Sequence[str], types: Sequence[str], keys: Sequence[KeyTexts]
+    client: DynamoDBClient,
+    table: str,
+    names: Sequence[str],
+    types: Sequence[str],
+    keys: Sequence[KeyTexts],
+    *,
+    workers: int = 1,
 ) -> dict[KeyTexts, Item]:
-    """Strongly consistent reads of many keys (BatchGetItem, unprocessed keys retried)."""
-    found: dict[KeyTexts, Item] = {}
+    """Strongly consistent reads of many keys (BatchGetItem of 100, ``workers`` requests at a time,
+    unprocessed keys retried)."""
     unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), GET_BATCH):
-        chunk = unique[start : start + GET_BATCH]
+
+    def read(chunk: Sequence[KeyTexts]) -> list[Item]:
+        items: list[Item] = []
         request: dict[str, Any] = {table: {"Keys": [key_map(names, types, k) for k in chunk], "ConsistentRead": True}}
         delay = 0.05
         while request:
             resp = client.batch_get_item(RequestItems=request)
-            for raw in resp.get("Responses", {}).get(table, []):
-                item = cast(Item, raw)
-                found[tuple(key_text(item[n]) for n in names)] = item
+            items += [cast(Item, raw) for raw in resp.get("Responses", {}).get(table, [])]
             request = dict(resp.get("UnprocessedKeys") or {})
             if request:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        return items
+
+    chunks = [unique[start : start + GET_BATCH] for start in range(0, len(unique), GET_BATCH)]
+    found: dict[KeyTexts, Item] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
+        for items in pool.map(read, chunks):
+            for item in items:
+                found[tuple(key_text(item[n]) for n in names)] = item
     return found

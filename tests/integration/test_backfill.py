@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -196,6 +197,42 @@ def test_backfill_during_live_writes_ends_exact(source: tuple[Settings, Cli], se
         bridge.stop()
 
 
+def test_a_backfill_paused_mid_copy_never_overwrites_newer_changes(source: tuple[Settings, Cli]) -> None:
+    """The dangerous order, forced: the backfill is frozen (SIGSTOP) between reading its chunks and
+    writing them while the application changes rows and the bridge applies the changes; the stale
+    snapshot writes that land after must all be refused, deletes included."""
+    settings, cli = source
+    _prepare(settings, 3_000)
+    bridge = BridgeProcess(settings, cli.workdir).start()
+    stop = threading.Event()
+    writer = threading.Thread(target=_writer, args=(settings, stop, 11, 950_000), daemon=True)
+    rng = random.Random(11)
+    pauses = 0
+    try:
+        writer.start()
+        proc = cli.start("backfill", "--migration-id", "paused", "--workers", "2")
+        while proc.poll() is None:
+            time.sleep(rng.uniform(0.1, 0.5))
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(1.0)  # the bridge applies newer changes to rows the frozen chunks hold old versions of
+            proc.send_signal(signal.SIGCONT)
+            pauses += 1
+        output = proc.communicate(timeout=300)[0]
+        assert proc.returncode == 0, output
+        assert pauses >= 2, output  # the copy was really frozen mid-way
+    finally:
+        stop.set()
+        writer.join(30)
+    try:
+        assert assert_converged(settings, timeout_s=120) > 2_500
+        live_keys = set(source_items(settings))
+        tombstones = {k for k, item in dynamo_items(settings, live_only=False).items() if "_deleted" in item}
+        assert tombstones and not tombstones & live_keys
+        assert bridge.alive(), bridge.output()[-2000:]
+    finally:
+        bridge.stop()
+
+
 def test_bad_rows_are_recorded_and_max_errors_fails_the_copy(source: tuple[Settings, Cli]) -> None:
     settings, cli = source
     load_payments(settings.source.dsn.get_secret_value(), rows=1_000)
@@ -217,7 +254,6 @@ def test_bad_rows_are_recorded_and_max_errors_fails_the_copy(source: tuple[Setti
 
 
 def test_sigint_checkpoints_and_marks_stopped(source: tuple[Settings, Cli]) -> None:
-    import signal
 
     settings, cli = source
     _prepare(settings, 10_000)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +22,7 @@ from reconcile.compare import Candidate, FullPass, _compare_partition
 from reconcile.recheck import Rechecker
 from reconcile.source import SourceTable, block_ranges, template_values
 from reconcile.spill import Spill, partition_of
+from reconcile.target import get_items
 from tests.conftest import PAYMENTS_CONFIG
 
 SETTINGS = load_settings(PAYMENTS_CONFIG)
@@ -233,3 +236,41 @@ def test_block_ranges_cover_every_block_once_and_the_last_is_open(blocks: int, r
     for (_, end), (start, _) in itertools.pairwise(ranges):
         assert end == start  # contiguous: no block read twice or skipped
     assert all(end is None or start < end for start, end in ranges)  # no empty range
+
+
+class FakeBatchGet:
+    """BatchGetItem over a dict, leaving every other key of a request unprocessed the first time."""
+
+    def __init__(self, items: dict[Key, Item]) -> None:
+        self.items = items
+        self.lock = threading.Lock()
+        self.seen: set[Key] = set()
+        self.calls = 0
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        ((table, request),) = RequestItems.items()
+        assert request["ConsistentRead"] is True and len(request["Keys"]) <= 100
+        found, unprocessed = [], []
+        with self.lock:
+            self.calls += 1
+            for index, key in enumerate(request["Keys"]):
+                ident = (key["CustomerId"]["N"], key["PaymentDateId"]["S"])
+                if index % 2 and ident not in self.seen:
+                    self.seen.add(ident)
+                    unprocessed.append(key)
+                elif ident in self.items:
+                    found.append(self.items[ident])
+        more = {table: {"Keys": unprocessed, "ConsistentRead": True}} if unprocessed else {}
+        return {"Responses": {table: found}, "UnprocessedKeys": more}
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_get_items_reads_every_key_once_whatever_the_workers(workers: int) -> None:
+    keys = [(str(i), f"2024-01-01#{i}") for i in range(1_050)]
+    stored: dict[Key, Item] = {
+        k: {"CustomerId": {"N": k[0]}, "PaymentDateId": {"S": k[1]}} for k in keys if int(k[0]) % 3
+    }
+    client = FakeBatchGet(stored)
+    found = get_items(client, "T", ["CustomerId", "PaymentDateId"], ["N", "S"], keys + keys[:10], workers=workers)  # type: ignore[arg-type]
+    assert found == stored
+    assert client.calls >= 22  # 11 requests of up to 100 keys, each with unprocessed keys asked again
