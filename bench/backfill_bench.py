@@ -35,7 +35,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from psycopg import sql
 
 from backfill.runner import Backfill, BackfillOptions, ErrorLog
-from bench.sandbox import create, remove
+from bench.sandbox import sandbox
 from bridge import pgrows
 from bridge.config import Settings
 from bridge.dynamo import make_client, make_put_item
@@ -86,7 +86,8 @@ def prebuilt_actions(settings: Settings) -> list[WriteAction]:
         records = conn.execute(
             sql.SQL("SELECT {} FROM payments").format(sql.SQL(", ").join(map(sql.Identifier, cols)))
         ).fetchall()
-    return [rules.snapshot(pgrows.to_row(cols, [types[c] for c in cols], r)) for r in records]
+    decode = pgrows.RowDecoder(cols, [types[c] for c in cols])
+    return [rules.snapshot(decode(r)) for r in records]
 
 
 def run_ddbridge(settings: Settings, workers: int) -> Run:
@@ -153,12 +154,13 @@ def run_guide(settings: Settings, table: str, rows: int) -> Run:
             select = sql.SQL("SELECT {} FROM payments ORDER BY payment_id LIMIT 25 OFFSET %s").format(
                 sql.SQL(", ").join(map(sql.Identifier, cols))
             )
+            decode = pgrows.RowDecoder(cols, [types[c] for c in cols])
             offset, batches = 0, 0
             while True:
                 records = conn.execute(select, (offset,)).fetchall()
                 if not records:
                     return
-                items = [mapper.item(pgrows.to_row(cols, [types[c] for c in cols], r))[1] for r in records]
+                items = [mapper.item(decode(r))[1] for r in records]
                 _batch_write(client, table, items)
                 offset += len(records)
                 batches += 1
@@ -197,23 +199,17 @@ def guide_at_scale(rows: int, guide: Run, ours: Run, samples: int = 40) -> list[
     sampled at ``samples`` points; writes are taken at the rates measured above (per row, unchanged
     by table size).
     """
-    settings = create(rows)
-    try:
-        with psycopg.connect(settings.source.dsn.get_secret_value()) as conn:
-            conn.execute("ANALYZE payments")
-            offset_s, keyset_s = [], []
-            for i in range(samples):
-                at = i * (rows - 25) // max(samples - 1, 1)
-                started = time.perf_counter()
-                conn.execute("SELECT * FROM payments ORDER BY payment_id LIMIT 25 OFFSET %s", (at,)).fetchall()
-                offset_s.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                conn.execute(
-                    "SELECT * FROM payments WHERE payment_id > %s ORDER BY payment_id LIMIT 500", (at,)
-                ).fetchall()
-                keyset_s.append(time.perf_counter() - started)
-    finally:
-        remove(settings, [])
+    with sandbox(rows) as (settings, _), psycopg.connect(settings.source.dsn.get_secret_value()) as conn:
+        conn.execute("ANALYZE payments")
+        offset_s, keyset_s = [], []
+        for i in range(samples):
+            at = i * (rows - 25) // max(samples - 1, 1)
+            started = time.perf_counter()
+            conn.execute("SELECT * FROM payments ORDER BY payment_id LIMIT 25 OFFSET %s", (at,)).fetchall()
+            offset_s.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            conn.execute("SELECT * FROM payments WHERE payment_id > %s ORDER BY payment_id LIMIT 500", (at,)).fetchall()
+            keyset_s.append(time.perf_counter() - started)
     pages = rows / 25
     guide_reads = pages * sum(offset_s) / len(offset_s)
     guide_total = guide_reads + (pages / 10) * 0.1 + rows / guide.rate  # reads, pauses, writes as measured
@@ -242,13 +238,11 @@ def main() -> None:
     parser.add_argument("--naive-rows", type=int, default=2_000, help="rows for the slow naive loop")
     parser.add_argument("--guide-scale-rows", type=int, default=0, help="project both copies to this many rows")
     args = parser.parse_args()
-    settings = create(args.rows)
-    tables = [settings.tables[0].target, settings.dynamodb.control_table]
-    try:
+    with sandbox(args.rows) as (settings, tables):
         initialize(settings, source=False, connector=False)
         actions = prebuilt_actions(settings)
         names = {s: new_table(settings, s) for s in ("_raw", "_lean", "_guide", "_batch", "_naive")}
-        tables += list(names.values())
+        tables += names.values()
         runs = [
             run_raw_conditional(settings, actions, names["_lean"], lean=True),
             run_ddbridge(settings, args.workers),
@@ -257,8 +251,6 @@ def main() -> None:
             run_raw_conditional(settings, actions, names["_raw"], lean=False),
         ]
         naive = run_naive(settings, actions[: args.naive_rows], names["_naive"])
-    finally:
-        remove(settings, tables)
     ceiling, ours, guide = runs[0], runs[1], runs[2]
     lines = [
         "# Backfill benchmark",

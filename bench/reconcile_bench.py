@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from bench.backfill_bench import RESULTS, _batch_write, prebuilt_actions
-from bench.sandbox import create, remove
+from bench.sandbox import sandbox
 from bridge.config import Settings
 from bridge.dynamo import make_client, make_scan
 from bridge.initialize import initialize
@@ -121,8 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
-        settings = create(size)
-        try:
+        with sandbox(size) as (settings, _):
             initialize(settings, source=False, connector=False)
             alone = {str(n): source_side(settings, n) for n in (1, 2)}
             fill_target(settings)
@@ -131,19 +130,17 @@ def main() -> None:
             full = ours(settings)
             with tempfile.TemporaryDirectory() as tmp:
                 rss, whole = peak_rss_mb(settings, Path(tmp))
-            rows.append(
-                {
-                    "size": size,
-                    "raw": raw,
-                    "raw_boto3": raw_boto3,
-                    "ours": full,
-                    "rss": rss,
-                    "whole": whole,
-                    "source_alone": alone,
-                }
-            )
-        finally:
-            remove(settings, [settings.mapping().target, settings.dynamodb.control_table])
+        rows.append(
+            {
+                "size": size,
+                "raw": raw,
+                "raw_boto3": raw_boto3,
+                "ours": full,
+                "rss": rss,
+                "whole": whole,
+                "source_alone": alone,
+            }
+        )
     lines = [
         "# Reconcile benchmark",
         "",

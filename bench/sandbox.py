@@ -44,28 +44,18 @@ def sandbox_settings(tag: str, *, partitions: int = 4) -> Settings:
     return Settings(**data)
 
 
-def create(rows: int, *, partitions: int = 4) -> Settings:
-    """A fresh database loaded with ``rows`` payments, and its settings (``remove`` undoes it)."""
+@contextlib.contextmanager
+def sandbox(rows: int, *, partitions: int = 4) -> Iterator[tuple[Settings, list[str]]]:
+    """A fresh database loaded with ``rows`` payments; yields its settings and a list the caller adds
+    extra DynamoDB table names to. Everything is removed on exit, connector and slot included."""
     settings = sandbox_settings(uuid.uuid4().hex[:8], partitions=partitions)
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} OWNER ddbridge").format(sql.Identifier(settings.connect.database_name))
         )
-    try:
-        load_payments(settings.source.dsn.get_secret_value(), rows=rows)
-    except BaseException:
-        remove(settings, [])
-        raise
-    return settings
-
-
-@contextlib.contextmanager
-def sandbox(rows: int, *, partitions: int = 4) -> Iterator[tuple[Settings, list[str]]]:
-    """``create`` as a context: yields the settings and a list the caller adds extra DynamoDB table
-    names to. Everything is removed on exit, connector and slot included."""
-    settings = create(rows, partitions=partitions)
     tables = [settings.tables[0].target, settings.dynamodb.control_table]
     try:
+        load_payments(settings.source.dsn.get_secret_value(), rows=rows)
         yield settings, tables
     finally:
         remove(settings, tables)

@@ -351,8 +351,10 @@ class Bridge:
         fetched, up to ``batch_size``. Never waits to fill a batch: under load batches fill by themselves
         while the previous one is written, and a quiet source gets each change applied at once."""
         first = self.consumer.poll(self.settings.stream.poll_timeout_s)
-        if first is None or batch_size == 1:
-            return [first] if first is not None else []
+        if first is None:
+            return []
+        if batch_size == 1:
+            return [first]
         revocations = self.revocations
         rest = self.consumer.consume(num_messages=batch_size - 1, timeout=0)
         # A rebalance served inside consume() revoked what ``first`` came from: the new owner (or this
