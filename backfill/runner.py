@@ -179,6 +179,8 @@ class Backfill:
     def prepare(self) -> tuple[Plan, MigrationStore, dict[int, RangeCheckpoint]]:
         """Check the preconditions, create or join the migration's plan, load its checkpoints."""
         o = self.options
+        with connect(self.settings) as conn:  # refused column types stop the copy before anything is planned
+            pgrows.copied_columns(conn, self.mapping.schema_name, self.mapping.table_name, self.mapping.exclude_columns)
         position = check_stream_first(self.settings) if o.require_stream else None
         migration_id = o.migration_id or new_migration_id()
         store = MigrationStore(self.client, self.settings.dynamodb.control_table, migration_id)
@@ -322,22 +324,22 @@ class Backfill:
         try:
             with connect(self.settings) as conn:
                 pgrows.configure(conn)
-                types = pgrows.column_types(conn, self.mapping.schema_name, self.mapping.table_name)
-                columns = list(types)
-                type_list = [types[c] for c in columns]
-                select = sql.SQL(", ").join(
-                    [sql.Identifier(c) for c in columns]
-                    + [
-                        sql.SQL("{}::text AS {}").format(sql.Identifier(k.name), sql.Identifier(f"__ddbridge_key{i}"))
-                        for i, k in enumerate(plan.key_columns)
-                    ]
-                )
+                m = self.mapping
+                read = pgrows.copied_columns(conn, m.schema_name, m.table_name, m.exclude_columns)
+                columns = [c.name for c in read]
+                type_list = pgrows.codec_types(read)
+                keys = [
+                    sql.SQL("{}::text AS {}").format(sql.Identifier(k.name), sql.Identifier(f"__ddbridge_key{i}"))
+                    for i, k in enumerate(plan.key_columns)
+                ]
+                select = sql.SQL(", ").join([pgrows.select_list(read), *keys])
+                rows = pgrows.text_cursor(conn)
                 while not self.stop_event.is_set():
                     where, params = self._where(plan, cp.index, cp.last_key)
                     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
                         select, table, where, row_key(plan.key_columns), sql.Literal(batch)
                     )
-                    records = conn.execute(query, params).fetchall()
+                    records = rows.execute(query, params).fetchall()
                     if not records:
                         cp.status = "Completed"
                         break

@@ -83,9 +83,11 @@ def prebuilt_actions(settings: Settings) -> list[WriteAction]:
         pgrows.configure(conn)
         types = pgrows.column_types(conn, mapping.schema_name, mapping.table_name)
         cols = list(types)
-        records = conn.execute(
-            sql.SQL("SELECT {} FROM payments").format(sql.SQL(", ").join(map(sql.Identifier, cols)))
-        ).fetchall()
+        records = (
+            pgrows.text_cursor(conn)
+            .execute(sql.SQL("SELECT {} FROM payments").format(sql.SQL(", ").join(map(sql.Identifier, cols))))
+            .fetchall()
+        )
     decode = pgrows.RowDecoder(cols, [types[c] for c in cols])
     return [rules.snapshot(decode(r)) for r in records]
 
@@ -157,7 +159,7 @@ def run_guide(settings: Settings, table: str, rows: int) -> Run:
             decode = pgrows.RowDecoder(cols, [types[c] for c in cols])
             offset, batches = 0, 0
             while True:
-                records = conn.execute(select, (offset,)).fetchall()
+                records = pgrows.text_cursor(conn).execute(select, (offset,)).fetchall()
                 if not records:
                     return
                 items = [mapper.item(decode(r))[1] for r in records]

@@ -1,13 +1,22 @@
-"""The one value codec: a PostgreSQL column value, from a Debezium event or from psycopg, becomes the
-same DynamoDB attribute value (low-level wire form, e.g. ``{"N": "12.5"}``).
+"""The one value codec: a PostgreSQL column value, from a Debezium event or from PostgreSQL's own text
+output, becomes the same DynamoDB attribute value (low-level wire form, e.g. ``{"N": "12.5"}``).
 
-Both paths are keyed by the column's PostgreSQL type name (``pg_type.typname`` upper-cased, which
-is what Debezium reports in ``__debezium.source.column.type``), so the same row always gives the
-same item. Rules (DESIGN "One codec"): integers and numerics -> N as an exact, normalised decimal
-(more than 38 significant digits is an error, never a rounding); text -> S; boolean -> BOOL;
+Both paths are keyed by the column's *codec type*: the canonical PostgreSQL type name that
+``bridge.pgtypes`` resolves every column to (a domain to its base type, an enum to ``TEXT``, an array
+to ``_`` + its element's codec type). Only the codec types in ``CODEC_TYPES`` exist; every other
+PostgreSQL type is refused by ``ddbridge validate`` before anything is written (``bridge.pgtypes``).
+
+The direct path (backfill, reconcile, repair) reads every value as PostgreSQL renders it in a session
+with ``DateStyle=ISO``, ``TimeZone=UTC``, ``IntervalStyle=iso_8601``, ``bytea_output=hex``
+(``bridge.pgrows.configure``), so the input of ``from_text`` is PostgreSQL's own output function.
+
+Rules (DESIGN "One codec"): integers and numerics -> N as an exact, normalised decimal (more than 38
+significant digits is an error, never a rounding); text-like -> S unchanged; boolean -> BOOL;
 date -> ``YYYY-MM-DD``; timestamp -> ``YYYY-MM-DDTHH:MM:SS.ffffff``; timestamptz -> the same in UTC
-with ``Z``; time -> ``HH:MM:SS.ffffff``; uuid -> S; json/jsonb -> M/L/...; bytea -> B; arrays -> L;
-NULL -> None (the attribute is omitted).
+with ``Z``; time -> ``HH:MM:SS.ffffff`` (``24:00:00.000000`` included); timetz -> UTC with ``Z``;
+interval -> ``PnYnMnDTnHnMnS`` with every field; json/jsonb/hstore -> M/L/...; bytea -> B; arrays (one
+dimension, lower bound 1) -> L; NULL -> None (the attribute is omitted). Values these forms cannot
+hold exactly (NaN, infinities, dates outside years 1-9999, BC) are a ``CodecError`` on both paths.
 """
 
 from __future__ import annotations
@@ -16,11 +25,11 @@ import base64
 import functools
 import json
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
-from uuid import UUID
 
 from bridge.errors import DdbridgeError
 
@@ -30,12 +39,50 @@ UNAVAILABLE = "__debezium_unavailable_value"
 MAX_SIGNIFICANT_DIGITS = 38
 EPOCH = date(1970, 1, 1)
 EPOCH_DT = datetime(1970, 1, 1)
+MICROS_PER_DAY = 86_400_000_000
+# Microseconds since the epoch of 0001-01-01T00:00:00 and of 9999-12-31T23:59:59.999999.
+MIN_MICROS = (datetime.min - EPOCH_DT) // timedelta(microseconds=1)
+MAX_MICROS = (datetime.max - EPOCH_DT) // timedelta(microseconds=1)
 
-INTEGER_TYPES = {"INT2", "INT4", "INT8", "SMALLINT", "INTEGER", "BIGINT", "SMALLSERIAL", "SERIAL", "BIGSERIAL", "OID"}
-NUMERIC_TYPES = {"NUMERIC", "DECIMAL", "MONEY"}
-FLOAT_TYPES = {"FLOAT4", "FLOAT8", "REAL", "DOUBLE PRECISION"}
-TEXT_TYPES = {"TEXT", "VARCHAR", "BPCHAR", "CHAR", "NAME", "CITEXT", "XML", "INET", "CIDR", "MACADDR", "LTREE"}
-JSON_TYPES = {"JSON", "JSONB"}
+INTEGER_TYPES = frozenset({"INT2", "INT4", "INT8", "OID"})
+NUMERIC_TYPES = frozenset({"NUMERIC", "MONEY"})
+FLOAT_TYPES = frozenset({"FLOAT4", "FLOAT8"})
+JSON_TYPES = frozenset({"JSON", "JSONB"})
+# Stored as their PostgreSQL text, unchanged (Debezium sends the same text).
+TEXT_TYPES = frozenset(
+    {
+        "TEXT",
+        "VARCHAR",
+        "BPCHAR",
+        "CHAR",
+        "CITEXT",
+        "XML",
+        "INET",
+        "CIDR",
+        "MACADDR",
+        "MACADDR8",
+        "LTREE",
+        "UUID",
+        "TSVECTOR",
+        "INT4RANGE",
+        "INT8RANGE",
+        "NUMRANGE",
+        "DATERANGE",
+        "TSRANGE",
+    }
+)
+TEMPORAL_TYPES = frozenset({"DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIME", "TIMETZ", "INTERVAL"})
+SCALAR_TYPES = INTEGER_TYPES | NUMERIC_TYPES | FLOAT_TYPES | JSON_TYPES | TEXT_TYPES | TEMPORAL_TYPES
+SCALAR_TYPES |= {"BOOL", "BYTEA", "HSTORE"}
+# Element types whose arrays Debezium sends element by element (others it drops from the event).
+ARRAY_ELEMENT_TYPES = (
+    INTEGER_TYPES
+    | FLOAT_TYPES
+    | JSON_TYPES
+    | {"NUMERIC", "BOOL", "BYTEA", "DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIME", "TIMETZ"}
+    | (TEXT_TYPES - {"XML"})
+)
+CODEC_TYPES = SCALAR_TYPES | {"_" + t for t in ARRAY_ELEMENT_TYPES}
 
 
 class CodecError(DdbridgeError):
@@ -124,146 +171,367 @@ def json_value(value: Any) -> AttributeValue:
 
 
 def json_text(text: str) -> AttributeValue:
-    """JSON text (json/jsonb column) as a DynamoDB value; numbers stay exact."""
+    """JSON text (json/jsonb column, or hstore as Debezium's JSON) as a DynamoDB value; numbers stay exact."""
     try:
         return json_value(json.loads(text, parse_float=Decimal))
     except json.JSONDecodeError as exc:
         raise CodecError(f"invalid JSON: {exc}") from exc
 
 
-# -- Debezium (JSON converter, decimal.handling.mode=string, time.precision.mode=adaptive) ------
+def _micros_timestamp(micros: int) -> str:
+    if not MIN_MICROS <= micros <= MAX_MICROS:
+        raise CodecError(
+            "a timestamp outside years 1-9999 (infinity, BC or year 10000+) has no exact DynamoDB form: "
+            "fix the value or exclude the column"
+        )
+    return iso_timestamp(EPOCH_DT + timedelta(microseconds=micros))
 
 
-def _debezium_date(value: Any, semantic: str | None) -> str:
-    return (EPOCH + timedelta(days=int(value))).isoformat()
+def _micros_time(micros: int) -> str:
+    if micros == MICROS_PER_DAY:
+        return "24:00:00.000000"
+    if not 0 <= micros < MICROS_PER_DAY:
+        raise CodecError(f"time of day {micros} microseconds is outside 00:00-24:00")
+    return (EPOCH_DT + timedelta(microseconds=micros)).time().isoformat(timespec="microseconds")
 
 
-def _debezium_timestamp(value: Any, semantic: str | None) -> str:
+def _fraction(digits: str | None) -> str:
+    return (digits or "").ljust(6, "0")
+
+
+_OFFSET = r"(?P<sign>[+-])(?P<oh>\d\d)(?::?(?P<om>\d\d)(?::?(?P<os>\d\d))?)?"
+_ZONED_TIMESTAMP = re.compile(
+    r"(?P<d>\d{4}-\d\d-\d\d)[T ](?P<t>\d\d:\d\d:\d\d)(?:\.(?P<f>\d{1,6}))?(?:(?P<z>Z)|" + _OFFSET + ")"
+)
+_ZONED_TIME = re.compile(r"(?P<t>\d\d:\d\d:\d\d)(?:\.(?P<f>\d{1,6}))?(?:(?P<z>Z)|" + _OFFSET + ")")
+
+
+def _offset(match: re.Match[str]) -> timedelta:
+    if match["z"] or match["sign"] is None:
+        return timedelta(0)
+    delta = timedelta(hours=int(match["oh"]), minutes=int(match["om"] or 0), seconds=int(match["os"] or 0))
+    return -delta if match["sign"] == "-" else delta
+
+
+def _zoned_timestamp(text: str) -> str:
+    match = _ZONED_TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise CodecError(
+            f"timestamptz {text!r} has no exact DynamoDB form (infinity, BC or year 10000+): "
+            "fix the value or exclude the column"
+        )
+    body = f"{match['d']}T{match['t']}.{_fraction(match['f'])}"
+    offset = _offset(match)
+    if not offset:
+        return body + "Z"
+    try:
+        return (datetime.fromisoformat(body) - offset).isoformat(timespec="microseconds") + "Z"
+    except (ValueError, OverflowError) as exc:
+        raise CodecError(f"timestamptz {text!r} is outside years 1-9999 in UTC") from exc
+
+
+def _zoned_time(text: str) -> str:
+    match = _ZONED_TIME.fullmatch(text)
+    if match is None:
+        raise CodecError(f"timetz {text!r} is not a time of day with a zone")
+    if match["t"].startswith("24"):  # Debezium sends 24:00:00+zz as 00:00:00Z: not exact
+        raise CodecError(f"timetz {text!r}: 24:00 with a zone has no exact form on the change stream")
+    body = datetime.fromisoformat(f"2000-01-02T{match['t']}.{_fraction(match['f'])}")
+    return iso_time((body - _offset(match)).time()) + "Z"
+
+
+_INTERVAL = re.compile(
+    r"P(?:(?P<y>-?\d+)Y)?(?:(?P<mo>-?\d+)M)?(?:(?P<d>-?\d+)D)?"
+    r"(?:T(?:(?P<h>-?\d+)H)?(?:(?P<mi>-?\d+)M)?(?:(?P<s>-?\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def interval_text(text: str) -> str:
+    """An ISO-8601 interval (PostgreSQL's iso_8601 style or Debezium's) as ``PnYnMnDTnHnMnS`` with every
+    field, seconds as a plain decimal without trailing zeros."""
+    match = _INTERVAL.fullmatch(text)
+    if match is None or text in ("P", "PT"):
+        raise CodecError(f"interval {text!r} is not an ISO-8601 duration")
+    seconds = Decimal(match["s"] or "0")
+    seconds_text = "0" if seconds.is_zero() else format(seconds.normalize(_exact_context(40)), "f")
+    y, mo, d, h, mi = (int(match[g] or 0) for g in ("y", "mo", "d", "h", "mi"))
+    return f"P{y}Y{mo}M{d}DT{h}H{mi}M{seconds_text}S"
+
+
+# -- Debezium (JSON converter, decimal.handling.mode=string, time.precision.mode=adaptive,
+#    interval.handling.mode=string, hstore.handling.mode=json, binary.handling.mode=base64) -------
+
+DebeziumConverter = Callable[[Any, str | None], AttributeValue]
+_JAVA_ARRAY = re.compile(r"\[L[\w.$]+;@[0-9a-f]+")  # what Debezium makes of a nested text array
+
+
+def _dbz_int(value: Any, semantic: str | None) -> AttributeValue:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CodecError(f"{value!r} is not an integer")
+    return {"N": str(value)}
+
+
+def _dbz_numeric(value: Any, semantic: str | None) -> AttributeValue:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise CodecError(f"{value!r} is not a decimal (the connector needs decimal.handling.mode=string)")
+    return number(str(value))
+
+
+def _dbz_float(value: Any, semantic: str | None) -> AttributeValue:
+    if isinstance(value, str):  # NaN / Infinity arrive as strings
+        raise CodecError(f"{value} cannot be stored as a DynamoDB number (NaN and infinities are not allowed)")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CodecError(f"{value!r} is not a number")
+    return float_number(float(value))
+
+
+def _dbz_bool(value: Any, semantic: str | None) -> AttributeValue:
+    if not isinstance(value, bool):
+        raise CodecError(f"{value!r} is not a boolean")
+    return {"BOOL": value}
+
+
+def _dbz_date(value: Any, semantic: str | None) -> AttributeValue:
+    ordinal = EPOCH.toordinal() + int(value)
+    if not 1 <= ordinal <= date.max.toordinal():
+        raise CodecError(
+            "a date outside years 1-9999 (infinity, BC or year 10000+) has no exact DynamoDB form: "
+            "fix the value or exclude the column"
+        )
+    return {"S": date.fromordinal(ordinal).isoformat()}
+
+
+def _dbz_timestamp(value: Any, semantic: str | None) -> AttributeValue:
     if semantic == "io.debezium.time.Timestamp":
         micros = int(value) * 1000
     elif semantic == "io.debezium.time.NanoTimestamp":
         micros = int(value) // 1000
     else:  # io.debezium.time.MicroTimestamp
         micros = int(value)
-    return iso_timestamp(EPOCH_DT + timedelta(microseconds=micros))
+    return {"S": _micros_timestamp(micros)}
 
 
-def _debezium_timestamptz(value: Any, semantic: str | None) -> str:
-    return iso_timestamp(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-
-
-def _debezium_time(value: Any, semantic: str | None) -> str:
+def _dbz_time(value: Any, semantic: str | None) -> AttributeValue:
     if semantic == "io.debezium.time.Time":
         micros = int(value) * 1000
     elif semantic == "io.debezium.time.NanoTime":
         micros = int(value) // 1000
     else:  # io.debezium.time.MicroTime
         micros = int(value)
-    return (EPOCH_DT + timedelta(microseconds=micros)).time().isoformat(timespec="microseconds")
+    return {"S": _micros_time(micros)}
 
 
-def _debezium_timetz(value: Any, semantic: str | None) -> str:
-    return iso_time(time.fromisoformat(str(value).replace("Z", "+00:00")))
+def _dbz_string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise CodecError(f"{value!r} is not text")
+    return value
 
 
-def from_debezium(pg_type: str, value: Any, semantic: str | None = None) -> AttributeValue | None:
-    """A Debezium field value of a column of PostgreSQL type ``pg_type`` as a DynamoDB value.
+def _dbz_text(value: Any, semantic: str | None) -> AttributeValue:
+    return {"S": _dbz_string(value)}
 
-    ``semantic`` is the field schema's ``name`` (e.g. ``io.debezium.time.MicroTimestamp``).
+
+def _dbz_bytea(value: Any, semantic: str | None) -> AttributeValue:
+    try:
+        return {"B": base64.b64decode(_dbz_string(value), validate=True)}
+    except ValueError as exc:
+        raise CodecError(f"bytea value is not base64 (binary.handling.mode must be base64): {exc}") from exc
+
+
+_DEBEZIUM: dict[str, DebeziumConverter] = {
+    **dict.fromkeys(INTEGER_TYPES, _dbz_int),
+    **dict.fromkeys(NUMERIC_TYPES, _dbz_numeric),
+    **dict.fromkeys(FLOAT_TYPES, _dbz_float),
+    **dict.fromkeys(JSON_TYPES | {"HSTORE"}, lambda v, s: json_text(_dbz_string(v))),
+    **dict.fromkeys(TEXT_TYPES, _dbz_text),
+    "BOOL": _dbz_bool,
+    "DATE": _dbz_date,
+    "TIMESTAMP": _dbz_timestamp,
+    "TIMESTAMPTZ": lambda v, s: {"S": _zoned_timestamp(_dbz_string(v))},
+    "TIME": _dbz_time,
+    "TIMETZ": lambda v, s: {"S": _zoned_time(_dbz_string(v))},
+    "INTERVAL": lambda v, s: {"S": interval_text(_dbz_string(v))},
+    "BYTEA": _dbz_bytea,
+}
+
+
+def _unsupported(codec_type: str) -> CodecError:
+    return CodecError(
+        f"PostgreSQL type {codec_type} has no exact DynamoDB form here: exclude the column "
+        "(tables.exclude_columns) or change its type (`ddbridge validate` lists such columns)"
+    )
+
+
+def from_debezium(codec_type: str, value: Any, semantic: str | None = None) -> AttributeValue | None:
+    """A Debezium field value of a column of ``codec_type`` as a DynamoDB value.
+
+    ``semantic`` is the field schema's ``name`` (e.g. ``io.debezium.time.MicroTimestamp``); for an
+    array, the name of its ``items`` schema.
     """
     if value is None:
         return None
-    t = pg_type.upper()
+    t = codec_type.upper()
+    if t not in CODEC_TYPES:
+        raise _unsupported(codec_type)
     if t.startswith("_"):
-        return {"L": [_element(from_debezium(t[1:], v, None)) for v in value]}
-    if t in INTEGER_TYPES:
-        return {"N": str(int(value))}
-    if t in NUMERIC_TYPES:
-        return number(str(value))
-    if t in FLOAT_TYPES:
-        if isinstance(value, str):  # NaN / Infinity arrive as strings
-            raise CodecError(f"{value} cannot be stored as a DynamoDB number")
-        return float_number(float(value))
-    if t == "BOOL" or t == "BOOLEAN":
-        return {"BOOL": bool(value)}
-    if t == "DATE":
-        return {"S": _debezium_date(value, semantic)}
-    if t == "TIMESTAMP":
-        return {"S": _debezium_timestamp(value, semantic)}
-    if t == "TIMESTAMPTZ":
-        return {"S": _debezium_timestamptz(value, semantic)}
-    if t == "TIME":
-        return {"S": _debezium_time(value, semantic)}
-    if t == "TIMETZ":
-        return {"S": _debezium_timetz(value, semantic)}
-    if t in JSON_TYPES:
-        return json_text(str(value))
-    if t == "BYTEA":
-        return {"B": base64.b64decode(value)}
-    if t == "UUID" or t in TEXT_TYPES or isinstance(value, str):
-        return {"S": str(value)}
-    raise CodecError(f"unsupported PostgreSQL type {pg_type}: exclude the column in the mapping")
+        if not isinstance(value, list):
+            raise CodecError(f"{codec_type} value {value!r} is not an array")
+        convert = _DEBEZIUM[t[1:]]
+        out: list[AttributeValue] = []
+        for element in value:
+            if element is None:
+                out.append({"NULL": True})
+                continue
+            if isinstance(element, str) and _JAVA_ARRAY.fullmatch(element):
+                raise CodecError("a multi-dimensional array has no exact form on the change stream")
+            out.append(convert(element, semantic))
+        return {"L": out}
+    return _DEBEZIUM[t](value, semantic)
 
 
-# -- psycopg (rows read by the backfill and the reconciler) --------------------------------------
+# -- PostgreSQL's text output (rows read by the backfill, the reconciler and repairs) ----------------
+
+TextConverter = Callable[[str], AttributeValue]
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?")
+_TIME = re.compile(r"(\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?")
+_BYTEA = re.compile(r"\\x((?:[0-9a-fA-F]{2})*)")
+_HSTORE_PAIR = re.compile(r'\s*"((?:[^"\\]|\\.)*)"\s*=>\s*(?:(NULL)|"((?:[^"\\]|\\.)*)")\s*(,|$)')
+_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
-def from_python(pg_type: str, value: Any) -> AttributeValue | None:
-    """A psycopg value of a column of PostgreSQL type ``pg_type`` as a DynamoDB value.
+def _txt_date(text: str) -> AttributeValue:
+    if not _DATE.fullmatch(text):
+        raise CodecError(
+            f"date {text!r} has no exact DynamoDB form (infinity, BC or year 10000+): "
+            "fix the value or exclude the column"
+        )
+    return {"S": text}
 
-    json/jsonb columns must be loaded as text (see ``bridge.postgres.text_json_loaders``) so the
-    numbers inside stay exact.
+
+def _txt_timestamp(text: str) -> AttributeValue:
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise CodecError(
+            f"timestamp {text!r} has no exact DynamoDB form (infinity, BC or year 10000+): "
+            "fix the value or exclude the column"
+        )
+    return {"S": f"{match[1]}T{match[2]}.{_fraction(match[3])}"}
+
+
+def _txt_time(text: str) -> AttributeValue:
+    match = _TIME.fullmatch(text)
+    if match is None:
+        raise CodecError(f"time {text!r} is not a time of day")
+    return {"S": f"{match[1]}.{_fraction(match[2])}"}
+
+
+def _txt_bytea(text: str) -> AttributeValue:
+    match = _BYTEA.fullmatch(text)
+    if match is None:
+        raise CodecError("bytea value is not in hex output form (the session needs bytea_output=hex)")
+    return {"B": bytes.fromhex(match[1])}
+
+
+def hstore_text(text: str) -> AttributeValue:
+    """hstore output (``"a"=>"1", "b"=>NULL``) as a map of strings and NULLs, as Debezium's JSON gives it."""
+    out: dict[str, AttributeValue] = {}
+    position = 0
+    while position < len(text):
+        match = _HSTORE_PAIR.match(text, position)
+        if match is None or match.end() == position:
+            raise CodecError(f"hstore value {text[:60]!r} could not be parsed")
+        key = _UNESCAPE.sub(r"\1", match[1])
+        out[key] = {"NULL": True} if match[2] else {"S": _UNESCAPE.sub(r"\1", match[3])}
+        position = match.end()
+    return {"M": out}
+
+
+def _txt_float(text: str) -> AttributeValue:
+    return float_number(float(text))
+
+
+_TEXT: dict[str, TextConverter] = {
+    **dict.fromkeys(INTEGER_TYPES, lambda text: {"N": text}),
+    **dict.fromkeys(NUMERIC_TYPES, number),
+    **dict.fromkeys(FLOAT_TYPES, _txt_float),
+    **dict.fromkeys(JSON_TYPES, json_text),
+    **dict.fromkeys(TEXT_TYPES, lambda text: {"S": text}),
+    "HSTORE": hstore_text,
+    "BOOL": lambda text: {"BOOL": text == "t"},
+    "DATE": _txt_date,
+    "TIMESTAMP": _txt_timestamp,
+    "TIMESTAMPTZ": lambda text: {"S": _zoned_timestamp(text)},
+    "TIME": _txt_time,
+    "TIMETZ": lambda text: {"S": _zoned_time(text)},
+    "INTERVAL": lambda text: {"S": interval_text(text)},
+    "BYTEA": _txt_bytea,
+}
+
+
+def array_elements(text: str) -> list[str | None]:
+    """The elements of a one-dimensional PostgreSQL array literal (output form), NULL as None.
+
+    A multi-dimensional array or one with a lower bound other than 1 (``[0:2]={...}``) is a CodecError:
+    the change stream cannot carry either exactly.
     """
-    return None if value is None else python_converter(pg_type)(value)
+    if text.startswith("["):
+        raise CodecError(f"array {text[:40]!r} has a lower bound other than 1, which a DynamoDB list cannot keep")
+    if not (text.startswith("{") and text.endswith("}")):
+        raise CodecError(f"{text[:40]!r} is not an array")
+    if text.startswith("{{"):
+        raise CodecError("a multi-dimensional array has no exact form on the change stream")
+    body = text[1:-1]
+    out: list[str | None] = []
+    i, n = 0, len(body)
+    if n == 0:
+        return out
+    while True:
+        if i < n and body[i] == '"':
+            chars: list[str] = []
+            i += 1
+            while i < n and body[i] != '"':
+                if body[i] == "\\":
+                    i += 1
+                chars.append(body[i])
+                i += 1
+            i += 1  # the closing quote
+            out.append("".join(chars))
+        else:
+            end = body.find(",", i)
+            end = n if end < 0 else end
+            element = body[i:end]
+            if element.startswith("{"):
+                raise CodecError("a multi-dimensional array has no exact form on the change stream")
+            out.append(None if element == "NULL" else element)
+            i = end
+        if i >= n:
+            return out
+        if body[i] != ",":
+            raise CodecError(f"array {text[:40]!r} could not be parsed")
+        i += 1
 
 
 @functools.lru_cache(maxsize=512)
-def python_converter(pg_type: str) -> Callable[[Any], AttributeValue]:
-    """The function that encodes non-NULL psycopg values of ``pg_type`` (``from_python``'s rules,
-    with the type dispatch done once per type instead of once per value)."""
-    t = pg_type.upper()
+def text_converter(codec_type: str) -> TextConverter:
+    """The function that encodes a non-NULL value of ``codec_type`` from PostgreSQL's text output."""
+    t = codec_type.upper()
+    if t not in CODEC_TYPES:
+        error = _unsupported(codec_type)
+
+        def refuse(text: str) -> AttributeValue:
+            raise error
+
+        return refuse
     if t.startswith("_"):
-        element = python_converter(t[1:])
-        return lambda value: {"L": [{"NULL": True} if v is None else element(v) for v in value]}
-    if t in INTEGER_TYPES:
-        return lambda value: {"N": str(int(value))}
-    if t in NUMERIC_TYPES:
-        return lambda value: number(value if isinstance(value, Decimal) else str(value))
-    if t in FLOAT_TYPES:
-        return lambda value: float_number(float(value))
-    if t == "BOOL" or t == "BOOLEAN":
-        return lambda value: {"BOOL": bool(value)}
-    if t == "DATE":
-        return lambda value: {"S": _as_date(value).isoformat()}
-    if t in ("TIMESTAMP", "TIMESTAMPTZ"):
-        return lambda value: {"S": iso_timestamp(value)}
-    if t in ("TIME", "TIMETZ"):
-        return lambda value: {"S": iso_time(value)}
-    if t in JSON_TYPES:
-        return lambda value: json_text(value) if isinstance(value, str) else json_value(value)
-    if t == "BYTEA":
-        return lambda value: {"B": bytes(value)}
-    if t == "UUID" or t in TEXT_TYPES:
-        return lambda value: {"S": str(value)}
-
-    def by_value(value: Any) -> AttributeValue:  # an unknown type: uuids and text pass, nothing else
-        if isinstance(value, UUID | str):
-            return {"S": str(value)}
-        raise CodecError(f"unsupported PostgreSQL type {pg_type}: exclude the column in the mapping")
-
-    return by_value
+        element = _TEXT[t[1:]]
+        return lambda text: {"L": [{"NULL": True} if e is None else element(e) for e in array_elements(text)]}
+    return _TEXT[t]
 
 
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    raise CodecError(f"{value!r} is not a date")
-
-
-def _element(value: AttributeValue | None) -> AttributeValue:
-    return {"NULL": True} if value is None else value
+def from_text(codec_type: str, text: str | None) -> AttributeValue | None:
+    """PostgreSQL's text output of a value of ``codec_type`` as a DynamoDB value (None for NULL)."""
+    return None if text is None else text_converter(codec_type)(text)
 
 
 # -- attribute values as text (key templates) -------------------------------------------------

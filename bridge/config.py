@@ -33,6 +33,8 @@ from bridge.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "ddbridge.toml"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PART = r'(?:"([A-Za-z0-9_$]+)"|([A-Za-z_][A-Za-z0-9_$]*))'  # Kafka topic names allow these characters
+_SOURCE = re.compile(_PART + r"\." + _PART)
 
 KeyType = Literal["S", "N", "B"]
 
@@ -264,6 +266,18 @@ class KeyAttribute(_Strict):
             raise ValueError(f"key template {self.template!r} references no column; use '{{column}}'")
         if self.type == "N" and self.template != "{" + cols[0] + "}":
             raise ValueError(f"a number key (type N) must be a single column like '{{{cols[0]}}}'")
+        previous: str | None = None
+        for literal, field_name, _, _ in string.Formatter().parse(self.template):
+            if literal:
+                previous = None
+            if field_name is not None:
+                if previous is not None:
+                    raise ValueError(
+                        f"key template {self.template!r} puts {{{previous}}} and {{{field_name}}} side by side: "
+                        f"two rows can give one key (1 and 23, 12 and 3); separate them, e.g. "
+                        f"'{{{previous}}}#{{{field_name}}}'"
+                    )
+                previous = field_name
         return self
 
 
@@ -323,10 +337,15 @@ class TableMapping(_Strict):
     @field_validator("source")
     @classmethod
     def _qualified(cls, value: str) -> str:
-        parts = value.split(".")
-        if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
-            raise ValueError("must be 'schema.table' with plain identifiers, e.g. 'public.payments'")
-        return value
+        # Each part is a plain identifier or a double-quoted one (dbo."Payments", as a DMS copy from SQL
+        # Server leaves it); both name the table exactly as written, so the quotes are dropped.
+        match = _SOURCE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(
+                "must be 'schema.table', each part a plain identifier or a double-quoted one of letters, digits, "
+                "_ and $, e.g. 'public.payments' or 'dbo.\"Payments\"'"
+            )
+        return ".".join(match[i] if match[i] is not None else match[i + 1] for i in (1, 3))
 
     @field_validator("target")
     @classmethod

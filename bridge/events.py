@@ -10,6 +10,7 @@ import orjson
 
 from bridge.codec import UNAVAILABLE, AttributeValue, CodecError, from_debezium
 from bridge.errors import TerminalError
+from bridge.pgtypes import TypeRegistry
 
 SOURCE_TYPE = "__debezium.source.column.type"
 _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
@@ -34,7 +35,11 @@ class ChangeEvent:
     unavailable: set[str] = field(default_factory=set)  # after-columns Debezium could not read (TOAST)
 
 
+BUILTIN_TYPES = TypeRegistry()  # built-in type names only; the bridge passes one that can read the catalog
+
+
 def _column_types(struct_schema: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """Column -> (type name as Debezium reports it, semantic name; for an array, its items' name)."""
     types: dict[str, tuple[str, str | None]] = {}
     for f in struct_schema.get("fields", []):
         params = f.get("parameters") or {}
@@ -44,7 +49,8 @@ def _column_types(struct_schema: dict[str, Any]) -> dict[str, tuple[str, str | N
                 f"change events carry no PostgreSQL column types (field {f.get('field')!r}): the connector must set "
                 "column.propagate.source.type=.* — register it with `ddbridge connector register`"
             )
-        types[f["field"]] = (pg_type, f.get("name"))
+        semantic = (f.get("items") or {}).get("name") if f.get("type") == "array" else f.get("name")
+        types[f["field"]] = (pg_type, semantic)
     return types
 
 
@@ -54,27 +60,41 @@ def _is_unavailable(pg_type: str, value: Any) -> bool:
     return isinstance(value, list) and UNAVAILABLE in value
 
 
-def decode_row(struct_schema: dict[str, Any], payload: dict[str, Any] | None) -> tuple[Row | None, set[str]]:
-    """A row image through the codec; also returns the columns holding Debezium's TOAST placeholder."""
+def decode_row(
+    struct_schema: dict[str, Any],
+    payload: dict[str, Any] | None,
+    registry: TypeRegistry = BUILTIN_TYPES,
+    excluded: frozenset[str] = frozenset(),
+) -> tuple[Row | None, set[str]]:
+    """A row image through the codec, without the excluded columns; also returns the columns holding
+    Debezium's TOAST placeholder. A value or type that cannot be stored exactly is a CodecError naming
+    the column."""
     if payload is None:
         return None, set()
     types = _column_types(struct_schema)
     row: Row = {}
     unavailable: set[str] = set()
     for column, value in payload.items():
+        if column in excluded:
+            continue
         pg_type, semantic = types[column]
         if _is_unavailable(pg_type, value):
             unavailable.add(column)
             continue
         try:
-            row[column] = from_debezium(pg_type, value, semantic)
+            row[column] = from_debezium(registry.codec_type(pg_type), value, semantic)
         except CodecError as exc:
             raise CodecError(exc.reason, column) from exc
+        except (ValueError, OverflowError, TypeError) as exc:  # a value of the wrong shape for its type
+            raise CodecError(f"{pg_type} value {value!r} could not be decoded: {exc}", column) from exc
     return row, unavailable
 
 
-def parse_change_event(raw: bytes) -> ChangeEvent:
-    """Parse one Kafka record value. Raises CodecError (or ValueError) for a poison record."""
+def parse_change_event(
+    raw: bytes, registry: TypeRegistry = BUILTIN_TYPES, excluded: frozenset[str] = frozenset()
+) -> ChangeEvent:
+    """Parse one Kafka record value (``excluded`` columns are not decoded). Raises CodecError for a
+    poison record."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -87,8 +107,12 @@ def parse_change_event(raw: bytes) -> ChangeEvent:
     fields = {f["field"]: f for f in schema.get("fields", [])}
     source = payload.get("source") or {}
     table = f"{source.get('schema')}.{source.get('table')}"
-    before, _ = decode_row(fields["before"], payload.get("before")) if "before" in fields else (None, set())
-    after, unavailable = decode_row(fields["after"], payload.get("after")) if "after" in fields else (None, set())
+    before, _ = (
+        decode_row(fields["before"], payload.get("before"), registry, excluded) if "before" in fields else (None, set())
+    )
+    after, unavailable = (
+        decode_row(fields["after"], payload.get("after"), registry, excluded) if "after" in fields else (None, set())
+    )
     lsn = source.get("lsn")
     return ChangeEvent(
         op=str(payload["op"]),

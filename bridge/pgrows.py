@@ -1,6 +1,11 @@
-"""Rows read with psycopg, in the codec's terms: each column's PostgreSQL type name and the row as
-attribute values. Used by the backfill and the reconciler so that both produce exactly the items
-the stream produces (DESIGN "One codec")."""
+"""Rows read straight from PostgreSQL, in the codec's terms. Used by the backfill, the reconciler and
+repairs so that they produce exactly the items the stream produces (DESIGN "One codec").
+
+Every value is read as PostgreSQL's own text output (``text_cursor``: no psycopg type loaders), in a
+session whose settings fix that output (``configure``): ISO dates, UTC, ISO-8601 intervals, hex bytea.
+The columns come from ``bridge.pgtypes``: excluded columns are never read, and a column whose type is
+refused stops the job before anything is written (``RefusedColumns``), as ``ddbridge validate`` says beforehand.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,77 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import postgres, sql
 from psycopg.types.string import TextLoader
 
-from bridge.codec import CodecError, python_converter
+from bridge.codec import CodecError, text_converter
+from bridge.errors import TerminalError
 from bridge.mapping import Row
+from bridge.pgtypes import REMEDY, Column, table_columns
 
-# Loaded as text so the codec parses numbers inside JSON exactly, as it does for Debezium's text.
-TEXT_LOADED_TYPES = ("json", "jsonb")
+SESSION = {
+    "DateStyle": "ISO, MDY",
+    "TimeZone": "UTC",
+    "IntervalStyle": "iso_8601",
+    "bytea_output": "hex",
+    "extra_float_digits": "1",
+}
+
+
+class RefusedColumns(TerminalError):
+    """The table has columns whose type ddbridge cannot copy exactly (and that are not excluded)."""
 
 
 def configure(conn: psycopg.Connection[Any]) -> None:
-    """Make a connection load json/jsonb as text (the codec parses it)."""
-    for name in TEXT_LOADED_TYPES:
-        conn.adapters.register_loader(name, TextLoader)
+    """Fix the session settings that shape PostgreSQL's text output (the codec's input)."""
+    settings = [sql.SQL("set_config({}, {}, false)").format(sql.Literal(k), sql.Literal(v)) for k, v in SESSION.items()]
+    conn.execute(sql.SQL("SELECT ") + sql.SQL(", ").join(settings))
 
 
-def column_types(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str]:
-    """Column -> PostgreSQL type name (``typname`` upper-cased, ``_`` prefix for arrays), in table order."""
-    rows = conn.execute(
-        "SELECT a.attname, upper(t.typname), t.typtype, upper(bt.typname) "
-        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type bt ON bt.oid = t.typbasetype "
-        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-        (schema, table),
-    ).fetchall()
-    if not rows:
-        raise CodecError(f"table {schema}.{table} does not exist or has no columns")
-    # A domain is encoded like its base type; an enum like text.
-    return {str(r[0]): str(r[3]) if r[2] == "d" and r[3] else ("TEXT" if r[2] == "e" else str(r[1])) for r in rows}
+_BUILTIN_OIDS = [oid for info in postgres.types for oid in (info.oid, info.array_oid) if oid]
+
+
+def text_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """A cursor that returns every value as PostgreSQL's text output (no psycopg type loaders); the
+    connection's other cursors keep loading Python objects."""
+    cur = conn.cursor()
+    for oid in _BUILTIN_OIDS:
+        cur.adapters.register_loader(oid, TextLoader)
+    return cur
+
+
+def copied_columns(conn: psycopg.Connection[Any], schema: str, table: str, excluded: Sequence[str]) -> list[Column]:
+    """The columns a job reads (table order, excluded ones left out); refused ones raise RefusedColumns."""
+    columns = [c for c in table_columns(conn, schema, table) if c.name not in excluded]
+    refused = [c for c in columns if c.refusal]
+    if refused:
+        listed = "; ".join(f"{c.name} ({c.declared}): {c.refusal}" for c in refused)
+        raise RefusedColumns(f"table {schema}.{table} has columns ddbridge cannot copy exactly: {listed}. {REMEDY}")
+    return columns
+
+
+def column_types(
+    conn: psycopg.Connection[Any], schema: str, table: str, excluded: Sequence[str] = ()
+) -> dict[str, str]:
+    """Column -> codec type of the columns a job reads (``copied_columns``), in table order."""
+    return {c.name: c.decision.codec or "?" for c in copied_columns(conn, schema, table, excluded)}
+
+
+def select_list(columns: Sequence[Column]) -> sql.Composable:
+    """The SELECT list reading ``columns`` in the codec's input form."""
+    parts: list[sql.Composable] = []
+    for column in columns:
+        ident = sql.Identifier(column.name)
+        if column.decision.via_numeric:
+            parts.append(sql.SQL("{}::numeric AS {}").format(ident, ident))
+        else:
+            parts.append(ident)
+    return sql.SQL(", ").join(parts)
+
+
+def codec_types(columns: Sequence[Column]) -> list[str]:
+    """The codec type of each column."""
+    return [c.decision.codec or "?" for c in columns]
 
 
 def to_row(columns: Sequence[str], types: Sequence[str], record: Sequence[Any]) -> Row:
@@ -48,7 +96,7 @@ class RowDecoder:
 
     def __init__(self, columns: Sequence[str], types: Sequence[str]) -> None:
         self.columns = list(columns)
-        self.converters = [python_converter(t) for t in types]
+        self.converters = [text_converter(t) for t in types]
 
     def __call__(self, record: Sequence[Any]) -> Row:
         row: Row = {}
@@ -57,4 +105,6 @@ class RowDecoder:
                 row[column] = None if value is None else convert(value)
         except CodecError as exc:
             raise CodecError(exc.reason, column) from exc
+        except (ValueError, OverflowError) as exc:  # PostgreSQL text the codec's parser rejects
+            raise CodecError(f"value {str(value)[:60]!r} could not be decoded: {exc}", column) from exc
         return row

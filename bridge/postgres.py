@@ -43,11 +43,16 @@ class SourcePreparation:
     publication: str
 
 
-def replica_identity(conn: psycopg.Connection[tuple[object, ...]], mapping: TableMapping) -> str:
-    """The table's replica identity: 'default', 'full', 'index' or 'nothing'."""
+IDENTITIES = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
+
+
+def _relation(conn: psycopg.Connection[tuple[object, ...]], mapping: TableMapping) -> tuple[str, str, list[str]]:
+    """(relkind, relreplident, the leaf partitions as quoted names; [] unless partitioned)."""
     row = conn.execute(
-        "SELECT c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s",
+        "SELECT c.relkind::text, c.relreplident::text, CASE WHEN c.relkind = 'p' THEN ARRAY("
+        "SELECT l.oid::regclass::text FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid "
+        "WHERE t.isleaf ORDER BY 1) END "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
         (mapping.schema_name, mapping.table_name),
     ).fetchone()
     if row is None:
@@ -55,7 +60,41 @@ def replica_identity(conn: psycopg.Connection[tuple[object, ...]], mapping: Tabl
             f"source table {mapping.source} does not exist in the database of source.dsn; "
             "create it or fix [[tables]].source"
         )
-    return {"d": "default", "f": "full", "i": "index", "n": "nothing"}[str(row[0])]
+    leaves = row[2] if isinstance(row[2], list) else []
+    return str(row[0]), str(row[1]), [str(leaf) for leaf in leaves]
+
+
+def is_partitioned(conn: psycopg.Connection[tuple[object, ...]], mapping: TableMapping) -> bool:
+    """Is the source a partitioned table (its changes are logged by its leaf partitions)?"""
+    return _relation(conn, mapping)[0] == "p"
+
+
+def replica_identity(conn: psycopg.Connection[tuple[object, ...]], mapping: TableMapping) -> str:
+    """The table's replica identity: 'default', 'full', 'index' or 'nothing'. For a partitioned table
+    the leaf partitions log the changes: it is 'full' only when every leaf is."""
+    kind, ident, leaves = _relation(conn, mapping)
+    if kind != "p" or not leaves:
+        return IDENTITIES[ident]
+    rows = conn.execute("SELECT relreplident::text FROM pg_class WHERE oid = ANY(%s::regclass[])", (leaves,)).fetchall()
+    weakest = [str(r[0]) for r in rows if str(r[0]) != "f"]
+    return IDENTITIES[weakest[0]] if weakest else "full"
+
+
+def require_replica_identity(settings: Settings, mappings: list[TableMapping]) -> None:
+    """Refuse to stream a table whose item key uses non-key columns unless it is REPLICA IDENTITY FULL:
+    without the whole old row, a delete or a key-moving update cannot find the item it changes."""
+    derived = [m for m in mappings if m.has_derived_key()]
+    if not derived:
+        return
+    with connect(settings) as conn:
+        wrong = [(m, ident) for m in derived if (ident := replica_identity(conn, m)) != "full"]
+    if wrong:
+        listed = ", ".join(f"{m.source} is REPLICA IDENTITY {ident.upper()}" for m, ident in wrong)
+        fixes = "; ".join(f"ALTER TABLE {m.source} REPLICA IDENTITY FULL" for m, _ in wrong)
+        raise TerminalError(
+            f"{listed}, but its DynamoDB key uses non-key columns, so deletes and key-moving updates need the "
+            f"whole old row: {fixes} (`ddbridge init` does it), then start the bridge again"
+        )
 
 
 def prepare_source(settings: Settings) -> list[SourcePreparation]:
@@ -69,7 +108,10 @@ def prepare_source(settings: Settings) -> list[SourcePreparation]:
             ident = replica_identity(conn, mapping)
             changed = False
             if mapping.has_derived_key() and ident != "full":
+                _, _, leaves = _relation(conn, mapping)
                 conn.execute(sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(qualified(mapping)))
+                for leaf in leaves:  # already quoted by regclass::text
+                    conn.execute(sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.SQL(leaf)))
                 ident, changed = "full", True
             done.append(SourcePreparation(mapping.source, ident, changed, pub))
         schema, _, table = settings.connect.heartbeat_table.rpartition(".")
@@ -88,6 +130,12 @@ def prepare_source(settings: Settings) -> list[SourcePreparation]:
             conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(pub), tables))
         else:
             conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(pub), tables))
+        if any(is_partitioned(conn, m) for m in settings.tables):
+            # Changes of a partitioned table are published as its leaves' unless published via the root:
+            # the connector captures the mapped (root) table, so without this it would never see them.
+            conn.execute(
+                sql.SQL("ALTER PUBLICATION {} SET (publish_via_partition_root = true)").format(sql.Identifier(pub))
+            )
     return done
 
 

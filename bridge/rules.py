@@ -1,7 +1,9 @@
 """The write rules of the consistency model (DESIGN "The consistency model"). Pure: no I/O.
 
 - A CDC write (op c/u/d at LSN L) puts the full after-image, or a tombstone for a delete, under
-  ``attribute_not_exists(pk) OR _src = "snapshot" OR _lsn < L``.
+  ``attribute_not_exists(pk) OR _src = "snapshot" OR _lsn < L``; a put also replaces a tombstone of
+  the same LSN (``OR (_lsn = L AND attribute_exists(_deleted))``): a delete and a create of one item
+  key at one LSN are a primary-key update whose old and new key map to the same item.
 - A snapshot write (backfill row, Debezium op r) puts under ``attribute_not_exists(pk) OR
   _src = "snapshot"``: it never overwrites what the stream wrote.
 - An update that changes a derived key writes a tombstone for the old key and the new item, both at L.
@@ -42,9 +44,11 @@ class WriteAction:
     lsn: int | None
     tombstone: bool = False
 
-    def rank(self) -> tuple[int, int]:
-        """Order of precedence for one key: CDC beats snapshot; a higher LSN beats a lower one."""
-        return (1, self.lsn or 0) if self.kind == CDC else (0, 0)
+    def rank(self) -> tuple[int, int, int]:
+        """Order of precedence for one key: CDC beats snapshot; a higher LSN beats a lower one; at one
+        LSN a put beats a tombstone (a key rewritten to an equal item key, e.g. numeric 5.00 -> 5,
+        arrives as a delete and a create at the same LSN: the create is the row's state)."""
+        return (1, self.lsn or 0, 0 if self.tombstone else 1) if self.kind == CDC else (0, 0, 0)
 
 
 class WriteRules:
@@ -83,7 +87,9 @@ class WriteRules:
 
     def _old_key(self, event: ChangeEvent) -> ItemKey:
         before = event.before or {}
-        missing = [c for c in self.key_columns if c not in before]
+        # Debezium sends every column of the old image; without REPLICA IDENTITY FULL the ones outside the
+        # replica identity are NULL. A key column is never NULL, so NULL means "not sent".
+        missing = [c for c in self.key_columns if before.get(c) is None]
         if missing:
             raise NeedsFullReplicaIdentity(
                 f"table {event.table}: a {'delete' if event.op == 'd' else 'update'} at LSN {event.lsn} has no "
@@ -141,6 +147,9 @@ class WriteRules:
             names["#lsn"] = self.book.lsn
             values[":lsn"] = {"N": str(action.lsn)}
             expression = "attribute_not_exists(#pk) OR attribute_not_exists(#src) OR #src = :snap OR #lsn < :lsn"
+            if not action.tombstone:  # a put replaces a tombstone of the same LSN (see WriteAction.rank)
+                names["#del"] = self.book.deleted
+                expression += " OR (#lsn = :lsn AND attribute_exists(#del))"
         return {
             "ConditionExpression": expression,
             "ExpressionAttributeNames": names,
@@ -179,15 +188,19 @@ def accepts(existing: dict[str, AttributeValue] | None, action: WriteAction, boo
     if action.kind == SNAPSHOT:
         return False
     stored = existing.get(book.lsn)
-    return stored is not None and int(stored["N"]) < (action.lsn or 0)
+    if stored is None:
+        return False
+    if int(stored["N"]) == (action.lsn or 0):
+        return not action.tombstone and book.deleted in existing
+    return int(stored["N"]) < (action.lsn or 0)
 
 
 def coalesce(pairs: Iterable[tuple[WriteAction, T]]) -> list[tuple[WriteAction, T]]:
     """Keep, per item key, only the action that would win (the others would be rejected anyway).
 
     Each action travels with an origin (e.g. its Kafka message). CDC beats snapshot; among CDC the
-    highest LSN wins; on a tie the later action wins (a replayed duplicate carries the same item).
-    Keys keep the order of their first appearance.
+    highest LSN wins, and at one LSN a put beats a tombstone; on a full tie the later action wins (a
+    replayed duplicate carries the same item). Keys keep the order of their first appearance.
     """
     winners: dict[ItemKey, tuple[WriteAction, T]] = {}
     for action, origin in pairs:

@@ -18,6 +18,7 @@ a data gap and stops the bridge; a truncate stops it unless ``stream.truncate_po
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -46,6 +47,8 @@ from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError, TerminalError
 from bridge.events import ChangeEvent, MissingColumnTypes, parse_change_event
 from bridge.mapping import RowMapper
+from bridge.pgtypes import PgType, TypeRegistry, load_types
+from bridge.postgres import connect
 from bridge.rules import NeedsFullReplicaIdentity, WriteAction, WriteRules, coalesce
 from bridge.sink import DynamoSink, oversize_reason
 from connectors.debezium import topic_for
@@ -68,6 +71,10 @@ class TableRoute:
     mapping: TableMapping
     rules: WriteRules
     sink: DynamoSink
+
+    @functools.cached_property
+    def excluded(self) -> frozenset[str]:
+        return frozenset(self.mapping.exclude_columns)
 
 
 @dataclass
@@ -121,6 +128,8 @@ class Bridge:
         client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
         grace_s = m.tombstone_grace_days * 86400
         self.routes: dict[str, TableRoute] = {}
+        # Built-in type names decode without a database; domains and enums are looked up in the source's catalog.
+        self.types = TypeRegistry(lambda: _catalog(settings))
         for mapping in mappings:
             rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
             sink = DynamoSink.for_settings(settings, rules, client)
@@ -218,7 +227,7 @@ class Bridge:
                 continue
             result.events += 1
             try:
-                event = parse_change_event(value)
+                event = parse_change_event(value, self.types, route.excluded)
                 metrics.EVENTS_CONSUMED.labels(source, event.op).inc()
                 actions = self._plan(route, event, now_s)
             except (MissingColumnTypes, NeedsFullReplicaIdentity, TruncateError):
@@ -403,3 +412,8 @@ class Bridge:
             self.worker.shutdown(wait=True)
             for route in self.routes.values():
                 route.sink.close()
+
+
+def _catalog(settings: Settings) -> dict[int, PgType]:
+    with connect(settings) as conn:
+        return load_types(conn)

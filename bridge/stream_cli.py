@@ -13,6 +13,7 @@ from rich.text import Text
 
 from bridge import metrics
 from bridge.config import Settings
+from bridge.postgres import require_replica_identity
 from bridge.stream import Bridge, Totals
 
 log = logging.getLogger("ddbridge.stream")
@@ -43,6 +44,7 @@ def run_stream(settings: Settings, tables: list[str] | None, *, json_output: boo
     if settings.stream.metrics_port:
         metrics.serve(settings.stream.metrics_port, settings.stream.metrics_host, "stream.metrics_port")
         log.info("metrics on http://%s:%d/metrics", settings.stream.metrics_host, settings.stream.metrics_port)
+    require_replica_identity(settings, [settings.mapping(t) for t in tables] if tables else list(settings.tables))
     bridge = Bridge(settings, tables)
     bridge.install_signal_handlers()
     started = time.monotonic()

@@ -94,5 +94,13 @@ def field_diff(expected: Item | None, actual: Item | None) -> list[FieldDiff]:
     for name in sorted(expected.keys() | actual.keys()):
         want, have = expected.get(name), actual.get(name)
         if want is None or have is None or canonical(want) != canonical(have):
-            diffs.append(FieldDiff(name, render(want), render(have)))
+            shown_want, shown_have = render(want), render(have)
+            if (
+                want is not None
+                and have is not None
+                and (next(iter(want)) != next(iter(have)) or shown_want == shown_have)
+            ):
+                # the same text as another DynamoDB type ("18 -> 18") says nothing: name the types
+                shown_want, shown_have = f"{shown_want} ({next(iter(want))})", f"{shown_have} ({next(iter(have))})"
+            diffs.append(FieldDiff(name, shown_want, shown_have))
     return diffs

@@ -95,7 +95,7 @@ def run_validate(
         if check.hint and check.status != "pass":
             out.print(f"            -> {check.hint}", highlight=False, markup=False)
         if check.offenders:
-            if detailed:
+            if detailed or check.always_listed:
                 for offender in check.offenders:
                     out.print(f"            - {offender}", highlight=False, markup=False)
             else:

@@ -32,6 +32,7 @@ from reconcile.spill import Spill, partitions_for
 from reconcile.target import scan
 
 Kind = Literal["missing", "extra", "different", "unstorable"]
+DUPLICATE_HINT = "make the key templates unique (every primary-key column, separators that cannot occur in values)"
 
 
 @dataclass
@@ -294,6 +295,12 @@ def _compare_partition(srcs: Sequence[Spill], dst: Spill, index: int, result: Fu
     for src in srcs:
         for key, dig, pk, reason in src.read(index):
             result.source_rows += 1
+            first = expected.get(key)
+            if first is not None:  # two rows, one item: whichever was written last hid the other
+                shared = f"rows ({', '.join(first[1])}) and ({', '.join(pk)}) map to one item key: {DUPLICATE_HINT}"
+                result.add(Candidate(key, "unstorable", pk, shared))
+                expected[key] = (first[0], first[1], shared)
+                continue
             expected[key] = (dig, pk, reason)
     for key, dig in dst.read(index):
         entry = expected.pop(key, None)

@@ -12,9 +12,10 @@ from psycopg import sql
 
 from backfill.plan import KeyColumn, key_columns, key_literal, row_key
 from bridge import pgrows
-from bridge.codec import CodecError, from_python, scalar_text
+from bridge.codec import CodecError, scalar_text, text_converter
 from bridge.config import Settings, TableMapping
 from bridge.mapping import ItemKey, Row, RowMapper
+from bridge.pgtypes import Column
 from bridge.postgres import connect
 from reconcile.canonical import Item, KeyTexts
 
@@ -50,14 +51,16 @@ def key_tuple(key: ItemKey) -> KeyTexts:
 class SourceTable:
     """One mapped source table, read through the shared codec."""
 
-    def __init__(self, settings: Settings, mapping: TableMapping) -> None:
+    def __init__(self, settings: Settings, mapping: TableMapping, skip: Sequence[str] = ()) -> None:
         self.settings = settings
         self.mapping = mapping
+        self.skip = [*mapping.exclude_columns, *skip]  # columns never read
         self.mapper = RowMapper(mapping)
         self.table = sql.Identifier(mapping.schema_name, mapping.table_name)
         self.columns: list[str] = []
         self.types: list[str] = []
         self.keys: list[KeyColumn] = []
+        self.read: list[Column] = []
         self._decode: pgrows.RowDecoder | None = None
 
     def connect(self) -> Connection:
@@ -65,13 +68,14 @@ class SourceTable:
         conn = connect(self.settings)
         pgrows.configure(conn)
         if not self.columns:
-            types = pgrows.column_types(conn, self.mapping.schema_name, self.mapping.table_name)
-            self.columns, self.types = list(types), list(types.values())
+            m = self.mapping
+            self.read = pgrows.copied_columns(conn, m.schema_name, m.table_name, self.skip)
+            self.columns, self.types = [c.name for c in self.read], pgrows.codec_types(self.read)
             self.keys = key_columns(conn, self.mapping)
         return conn
 
     def _select(self) -> sql.Composable:
-        return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, self.columns)), self.table)
+        return sql.SQL("SELECT {} FROM {}").format(pgrows.select_list(self.read), self.table)
 
     def row(self, record: Sequence[Any]) -> Row:
         """A fetched record as a codec row (CodecError names the column)."""
@@ -91,7 +95,7 @@ class SourceTable:
         for column in self.mapping.key_columns():
             pg_type, value = by_name[column]
             try:
-                row[column] = from_python(pg_type, value)
+                row[column] = None if value is None else text_converter(pg_type)(value)
             except CodecError as exc:
                 raise CodecError(exc.reason, column) from exc
         return key_tuple(self.mapper.key(row)), self.primary_key(row)
@@ -122,7 +126,7 @@ class SourceTable:
             else:
                 conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
                 on_snapshot()
-            cur = conn.cursor()
+            cur = pgrows.text_cursor(conn)
             cur.execute(sql.Composed([self._select(), sql.SQL(" LIMIT 0")]))
             oids = [d.type_code for d in cur.description or []]
             query = sql.Composed([self._select(), _block_filter(blocks)])
@@ -161,7 +165,7 @@ class SourceTable:
                 chunk = wanted[start : start + FETCH_BATCH]
                 values = sql.SQL(", ").join([key_literal(self.keys)] * len(chunk))
                 query = sql.SQL("{} WHERE {} IN ({})").format(self._select(), row_key(self.keys), values)
-                records += conn.execute(query, [v for pk in chunk for v in pk]).fetchall()
+                records += pgrows.text_cursor(conn).execute(query, [v for pk in chunk for v in pk]).fetchall()
         return (str(row[0]) if row else ""), records
 
     def sample(self, conn: Connection, size: int) -> list[tuple[Any, ...]]:
@@ -169,13 +173,13 @@ class SourceTable:
         if size <= 0:
             return []
         query = sql.SQL("{} ORDER BY random() LIMIT {}").format(self._select(), sql.Literal(size))
-        return conn.execute(query).fetchall()
+        return pgrows.text_cursor(conn).execute(query).fetchall()
 
     def where_equal(self, conn: Connection, columns: dict[str, Any], limit: int) -> list[tuple[Any, ...]]:
         """Rows whose columns equal the given (Python) values, at most ``limit``."""
         condition = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
         query = sql.SQL("{} WHERE {} LIMIT {}").format(self._select(), condition, sql.Literal(limit))
-        return conn.execute(query, list(columns.values())).fetchall()
+        return pgrows.text_cursor(conn).execute(query, list(columns.values())).fetchall()
 
     # -- from an item back to its row ----------------------------------------------------------
 

@@ -24,7 +24,8 @@ from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError
-from bridge.postgres import replica_identity
+from bridge.pgtypes import REMEDY, table_columns
+from bridge.postgres import connect, is_partitioned, replica_identity
 from bridge.sink import MAX_ITEM_BYTES, item_size
 from bridge.tables import describe_differences, table_spec
 from connectors.debezium import ConnectClient, topic_for
@@ -49,6 +50,7 @@ class Check:
     figure: str
     hint: str = ""
     offenders: list[str] = field(default_factory=list)
+    always_listed: bool = False  # offenders shown without --detailed-errors (they are few and name the fix)
 
 
 class Checks:
@@ -59,10 +61,20 @@ class Checks:
         self.initialized = initialized
         self.limit = limit
 
-    def add(self, group: Group, name: str, status: Status, figure: str, hint: str = "", offenders: Any = ()) -> None:
+    def add(
+        self,
+        group: Group,
+        name: str,
+        status: Status,
+        figure: str,
+        hint: str = "",
+        offenders: Any = (),
+        always_listed: bool = False,
+    ) -> None:
         if status == "todo" and self.initialized:
             status = "fail"
-        self.items.append(Check(group, name, status, figure, hint, list(offenders)[: self.limit]))
+        listed = list(offenders) if always_listed else list(offenders)[: self.limit]
+        self.items.append(Check(group, name, status, figure, hint, listed, always_listed))
 
     def tallied(self, group: Group, name: str, tally: Tally, failure: str, success: str, hint: str) -> None:
         """A check that fails when ``tally`` counted anything: ``failure`` is formatted with the count."""
@@ -134,8 +146,9 @@ def _source_checks(
     checks: Checks,
     on_progress: Callable[[int], None],
 ) -> None:
-    source = SourceTable(settings, mapping)
     try:
+        refused = _type_checks(settings, mapping, checks)
+        source = SourceTable(settings, mapping, skip=refused)
         conn = source.connect()
     except DdbridgeError as exc:
         checks.add("source", "source table", "fail", str(exc).splitlines()[0], "fix source.dsn or the mapping")
@@ -154,6 +167,7 @@ def _source_checks(
         if mapping.date_column:
             _date_check(source, conn, checks)
         _replica_identity_check(settings, mapping, source, conn, checks)
+        _primary_key_check(mapping, conn, checks)
         wal = _one(conn, sql.SQL("SHOW wal_level"))
         checks.add(
             "source",
@@ -164,6 +178,29 @@ def _source_checks(
         )
         _publication_check(settings, mapping, conn, checks)
         _slot_check(settings, conn, checks)
+
+
+def _type_checks(settings: Settings, mapping: TableMapping, checks: Checks) -> list[str]:
+    """Every column's type against the type policy; returns the refused columns (the row pass skips them)."""
+    with connect(settings) as conn:
+        columns = table_columns(conn, mapping.schema_name, mapping.table_name)
+    copied = [c for c in columns if c.name not in mapping.exclude_columns]
+    refused = [c for c in copied if c.refusal]
+    excluded = len(columns) - len(copied)
+    note = f" ({excluded} excluded)" if excluded else ""
+    if refused:
+        checks.add(
+            "source",
+            "column types",
+            "fail",
+            f"{len(refused)} of {len(copied)} columns of {mapping.source} cannot be copied exactly{note}",
+            REMEDY,
+            [f"{mapping.source}.{c.name} ({c.declared}): {c.refusal}" for c in refused],
+            always_listed=True,
+        )
+    else:
+        checks.add("source", "column types", "pass", f"Every type of {len(copied)} columns is supported{note}")
+    return [c.name for c in refused]
 
 
 def _one(conn: Any, query: sql.Composable, params: Sequence[Any] = ()) -> Any:
@@ -309,6 +346,49 @@ def _replica_identity_check(
     )
 
 
+def _primary_key_check(mapping: TableMapping, conn: Any, checks: Checks) -> None:
+    """A deferrable primary key lets one transaction swap key values between rows: the LSN guard orders
+    changes of an item key, not of a row, so the swap would lose rows."""
+    row = conn.execute(
+        "SELECT con.condeferrable, array_to_string(array_agg(a.attname ORDER BY k.ord), ','), con.conname "
+        "FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum "
+        "WHERE n.nspname = %s AND c.relname = %s AND con.contype = 'p' GROUP BY con.condeferrable, con.conname",
+        (mapping.schema_name, mapping.table_name),
+    ).fetchone()
+    if row is None:
+        checks.add(
+            "source",
+            "primary key",
+            "warn",
+            f"{mapping.source} has no PRIMARY KEY",
+            f"updates and deletes are matched by {mapping.primary_key}: they must identify one row "
+            "(the duplicate-key check above proves it for the current data only)",
+        )
+        return
+    deferrable, columns, name = bool(row[0]), str(row[1]).split(","), str(row[2])
+    if deferrable:
+        checks.add(
+            "source",
+            "primary key",
+            "fail",
+            f"PRIMARY KEY ({', '.join(columns)}) of {mapping.source} is DEFERRABLE",
+            "a transaction can swap key values between rows, which the stream cannot apply exactly: recreate it, "
+            f"ALTER TABLE {mapping.source} DROP CONSTRAINT {name}, ADD PRIMARY KEY ({', '.join(columns)})",
+        )
+    elif sorted(columns) != sorted(mapping.primary_key):
+        checks.add(
+            "source",
+            "primary key",
+            "warn",
+            f"PRIMARY KEY ({', '.join(columns)}) differs from the mapping's primary_key {mapping.primary_key}",
+            "set [[tables]].primary_key to the table's primary-key columns",
+        )
+    else:
+        checks.add("source", "primary key", "pass", f"PRIMARY KEY ({', '.join(columns)}) NOT DEFERRABLE")
+
+
 def _publication_check(settings: Settings, mapping: TableMapping, conn: Any, checks: Checks) -> None:
     pub = settings.connect.publication_name
     tables = [
@@ -318,7 +398,17 @@ def _publication_check(settings: Settings, mapping: TableMapping, conn: Any, che
         ).fetchall()
     ]
     exists = _one(conn, sql.SQL("SELECT count(*) FROM pg_publication WHERE pubname = %s"), (pub,))
-    if not exists:
+    via_root = _one(conn, sql.SQL("SELECT pubviaroot FROM pg_publication WHERE pubname = %s"), (pub,))
+    if exists and is_partitioned(conn, mapping) and not via_root:
+        checks.add(
+            "source",
+            "publication",
+            "fail",
+            f"{mapping.source} is partitioned and publication {pub} publishes its partitions, not the table",
+            f"ALTER PUBLICATION {pub} SET (publish_via_partition_root = true) (`ddbridge init` does it): "
+            "otherwise the connector never sees a change of the table",
+        )
+    elif not exists:
         checks.add("source", "publication", "todo", f"publication {pub} does not exist", "`ddbridge init` creates it")
     elif mapping.source not in tables:
         checks.add(

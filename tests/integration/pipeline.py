@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer
 from psycopg import sql
@@ -86,12 +86,12 @@ def source_items(settings: Settings) -> Items:
     mapper = RowMapper(mapping)
     with connect(settings) as conn:
         pgrows.configure(conn)
-        types = pgrows.column_types(conn, mapping.schema_name, mapping.table_name)
+        types = pgrows.column_types(conn, mapping.schema_name, mapping.table_name, mapping.exclude_columns)
         columns = list(types)
         query = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(mapping.schema_name, mapping.table_name)
         )
-        cur = conn.execute(query)
+        cur = pgrows.text_cursor(conn).execute(query)
         items: Items = {}
         for record in cur:
             key, item = mapper.item(pgrows.to_row(columns, [types[c] for c in columns], record))
@@ -182,3 +182,29 @@ def assert_converged(settings: Settings, timeout_s: float = 90) -> int:
             f"different {different}"
         ) from None
     return len(last["src"])
+
+
+def dead_letters(settings: Settings, want: int, timeout_s: float = 60.0) -> list[dict[str, bytes]]:
+    """The headers of the first ``want`` records of the dead-letter topic (each has the error class and
+    message, and the source topic, partition and offset)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "group.id": f"dlq-reader-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
+    consumer.subscribe([settings.kafka.dead_letter_topic])
+    found: list[dict[str, bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < want and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                headers = cast(list[tuple[str, bytes | None]], msg.headers() or [])
+                found.append({k: v or b"" for k, v in headers})
+    finally:
+        consumer.close()
+    return found

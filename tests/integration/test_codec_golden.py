@@ -134,10 +134,10 @@ def _latest_after_rows(events: list[ChangeEvent]) -> dict[int, dict[str, Attribu
 def _psycopg_rows(dsn: str, table: str) -> dict[int, dict[str, AttributeValue | None]]:
     """Every row of ``public.<table>`` read as the backfill reads it, in a non-UTC session."""
     with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'Asia/Kolkata'")  # configure() must put the session back in UTC
         pgrows.configure(conn)
-        conn.execute("SET TimeZone = 'Asia/Kolkata'")  # aware values come back at +05:30; the codec makes them UTC
         types = pgrows.column_types(conn, "public", table)
-        cur = conn.execute(f"SELECT * FROM public.{table} ORDER BY id")
+        cur = pgrows.text_cursor(conn).execute(f"SELECT * FROM public.{table} ORDER BY id")
         columns = [d.name for d in cur.description or []]
         assert columns == list(types)
         rows = {}

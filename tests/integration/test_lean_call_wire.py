@@ -42,6 +42,7 @@ def test_every_attribute_type_round_trips(server: str, stack: LocalStack) -> Non
         AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     try:
         make_put_item(endpoint, pool_size=1)(TableName=table, Item=ITEM)
         stored = client.get_item(TableName=table, Key={"Id": {"S": "k-1"}}, ConsistentRead=True)["Item"]
@@ -72,6 +73,7 @@ def test_the_lean_scan_gives_the_reconciler_the_same_keys_and_digests_as_boto3(s
         AttributeDefinitions=[{"AttributeName": "Id", "AttributeType": key_type}],
         BillingMode="PAY_PER_REQUEST",
     )
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     # What the codec makes of a PostgreSQL row has no sets; an item written by someone else may.
     row_like = {k: v for k, v in ITEM.items() if k not in ("strings", "numbers", "binaries")}
     items = [{**ITEM, "Id": key(b"\x00\xffkey")}, {**row_like, "Id": key(b"\x01row")}] + [

@@ -122,6 +122,8 @@ def test_dynalite_indexes_items_whose_short_key_hashes_collide(stack: LocalStack
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+    # dynalite answers CreateTable with CREATING and rejects writes (ResourceNotFound) until the table is ACTIVE.
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     try:
         for key in (first, second):
             client.put_item(TableName=table, Item={"pk": {"S": key}, "g": {"S": "same"}})

@@ -216,6 +216,22 @@ def test_truncate_stops_the_bridge_with_instructions(streaming: tuple[Settings, 
     assert "was TRUNCATEd" in bridge.output() and "truncate_policy=skip" in bridge.output()
 
 
+def test_the_bridge_refuses_to_start_without_the_replica_identity_a_derived_key_needs(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    # Under REPLICA IDENTITY DEFAULT Debezium sends the old image's non-key columns as NULL: a delete could
+    # not find the item (CustomerId and PaymentDate are not primary-key columns), so the bridge never starts.
+    load_payments(isolated.source.dsn.get_secret_value(), rows=0)
+    initialize(isolated)
+    _sql(isolated, "ALTER TABLE payments REPLICA IDENTITY DEFAULT")
+    bridge = BridgeProcess(isolated, tmp_path).start()
+    assert bridge.proc is not None
+    assert bridge.proc.wait(60) == 1
+    out = bridge.output()
+    assert "public.payments is REPLICA IDENTITY DEFAULT" in out
+    assert "ALTER TABLE public.payments REPLICA IDENTITY FULL" in out and "Traceback" not in out
+
+
 def test_retention_gap_stops_the_bridge(streaming: tuple[Settings, BridgeProcess]) -> None:
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient

@@ -14,15 +14,15 @@ from connectors.debezium import wait_until_streaming
 from tests.integration.test_backfill import Cli
 
 SCHEMA = """
-CREATE TABLE public.accounts (id int PRIMARY KEY, region text, num int NOT NULL, name text NOT NULL);
-INSERT INTO public.accounts VALUES (1, 'eu', 5, 'one'), (2, 'us', 5, 'two'),
-    (23, 'eu', 1, 'a'), (3, 'eu', 12, 'b'),  -- both get the item key eu / '123'
-    (4, NULL, 7, 'no region');
+CREATE TABLE public.accounts (id text PRIMARY KEY, region text, num int NOT NULL, name text NOT NULL);
+INSERT INTO public.accounts VALUES ('1', 'eu', 5, 'one'), ('2', 'us', 5, 'two'),
+    ('c', 'eu', 1, 'a#b'), ('b#c', 'eu', 12, 'a'),  -- both get the item key eu / 'a#b#c'
+    ('4', NULL, 7, 'no region');
 """
 
 
 def _accounts(isolated: Settings, gsi_sort: str | None = None) -> Settings:
-    """A mapping whose key uses non-key columns: region + '{num}{id}' (which can collide)."""
+    """A mapping whose key uses non-key columns: region + '{name}#{id}' (which text with '#' makes collide)."""
     data = isolated.model_dump(mode="python")
     gsi: dict[str, object] = {"name": "NameIndex", "partition_key": {"name": "Name", "type": "S"}}
     if gsi_sort:
@@ -33,7 +33,7 @@ def _accounts(isolated: Settings, gsi_sort: str | None = None) -> Settings:
             "target": isolated.tables[0].target + "_acc",
             "primary_key": ["id"],
             "partition_key": {"name": "Region", "template": "{region}"},
-            "sort_key": {"name": "Sk", "template": "{num}{id}"},
+            "sort_key": {"name": "Sk", "template": "{name}#{id}"},
             "gsis": [gsi],
         }
     ]
@@ -57,11 +57,13 @@ def test_validate_catches_each_broken_precondition(isolated: Settings, tmp_path:
     out = bad.stdout
     assert "❌ source   1 rows with NULL region" in out and "id=4" in out
     assert "❌ source   1 rows share an item key" in out
-    assert "Region=eu, Sk=123: rows (id=23) and (id=3)" in out or "Region=eu, Sk=123: rows (id=3) and (id=23)" in out
+    assert (
+        "Region=eu, Sk=a#b#c: rows (id=c) and (id=b#c)" in out or "Region=eu, Sk=a#b#c: rows (id=b#c) and (id=c)" in out
+    )
     assert "⏳ target   DynamoDB table" in out and "⏳ source   publication" in out
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("DELETE FROM accounts WHERE id IN (3, 4)")
+        conn.execute("DELETE FROM accounts WHERE id IN ('b#c', '4')")
     ready = cli.run("validate")
     assert ready.returncode == 0, ready.stdout + ready.stderr
     assert "ready for `ddbridge init`" in ready.stdout + ready.stderr
@@ -92,6 +94,16 @@ def test_validate_catches_each_broken_precondition(isolated: Settings, tmp_path:
         "❌ target   GSI NameIndex keys are [('Name', 'HASH')], mapping needs [('Name', 'HASH'), ('Num', 'RANGE')]"
         in (wrong.stdout)
     )
+
+    # A deferrable primary key lets a transaction swap keys between rows.
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE accounts DROP CONSTRAINT accounts_pkey, ADD PRIMARY KEY (id) DEFERRABLE")
+    deferred = cli.run("validate")
+    assert deferred.returncode == 1
+    assert "❌ source   PRIMARY KEY (id) of public.accounts is DEFERRABLE" in deferred.stdout, deferred.stdout
+    assert "DROP CONSTRAINT accounts_pkey, ADD PRIMARY KEY (id)" in deferred.stdout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE accounts DROP CONSTRAINT accounts_pkey, ADD PRIMARY KEY (id)")
 
     # The publication disappears (after init: a failure, not a todo).
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -92,6 +92,32 @@ def test_items_not_written_by_ddbridge_are_overwritten_like_the_model(endpoint: 
         client.delete_table(TableName=target)
 
 
+@pytest.mark.parametrize("tombstone_first", [True, False])
+def test_at_one_lsn_the_put_wins_over_the_tombstone_in_either_order(
+    endpoint: DynamoSettings, tombstone_first: bool
+) -> None:
+    """A primary-key UPDATE whose old and new key give one item key (numeric 5.00 -> 5) arrives as a
+    delete and a create at one LSN, maybe on two Kafka partitions: whichever lands last, the row stays."""
+    target = f"contract_same_lsn_{RUN}_{int(tombstone_first)}"
+    rules = make_rules(MAPPINGS["plain"].model_copy(update={"target": target}))
+    client = make_client(endpoint, max_attempts=1)
+    ensure_table(client, table_spec(rules.mapper.mapping))
+    sink = make_sink(endpoint, client, rules, 2)
+    try:
+        row = {"id": {"N": "5"}, "grp": {"N": "1"}, "d": {"S": "2024-01-01"}, "v": {"N": "5"}, "note": None}
+        put = rules.cdc_put(row, 900)
+        tombstone = rules.tombstone(put.key, 900, 1_700_000_000)
+        first, second = (tombstone, put) if tombstone_first else (put, tombstone)
+        assert [r.outcome for r in sink.write([first])] == ["applied"]
+        assert [r.outcome for r in sink.write([second])] == ["applied" if tombstone_first else "stale"]
+        assert accepts(first.item, second, BOOK) == tombstone_first
+        stored = client.get_item(TableName=target, Key=put.key.as_dynamo(), ConsistentRead=True)["Item"]
+        assert stored == put.item
+    finally:
+        sink.close()
+        client.delete_table(TableName=target)
+
+
 def test_repairs_only_replace_the_version_they_observed(endpoint: DynamoSettings) -> None:
     """``unchanged_since``: a repair applies over exactly the observed version (or absence) and never
     over a write the bridge made after the observation."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Settings, load_settings, template_columns
+from bridge.config import KeyAttribute, Settings, TableMapping, load_settings, template_columns
 from bridge.errors import ConfigError
 from tests.conftest import PAYMENTS_CONFIG
 
@@ -134,3 +134,38 @@ def test_template_columns() -> None:
     assert template_columns("{payment_date}#{payment_id}") == ["payment_date", "payment_id"]
     with pytest.raises(ValueError, match="plain column"):
         template_columns("{a.b}")
+
+
+@pytest.mark.parametrize("template", ["{a}{b}", "x{a}{b}#", "{a}#{b}{c}"])
+def test_side_by_side_template_columns_are_refused(template: str) -> None:
+    with pytest.raises(ValueError, match="side by side: two rows can give one key"):
+        KeyAttribute(name="k", template=template)
+
+
+@pytest.mark.parametrize("template", ["{a}#{b}", "A{a}-{b}Z", "{a}"])
+def test_separated_template_columns_are_accepted(template: str) -> None:
+    assert KeyAttribute(name="k", template=template).columns == template_columns(template)
+
+
+@pytest.mark.parametrize(
+    ("source", "schema", "table"),
+    [
+        ("public.payments", "public", "payments"),
+        ('dbo."Payments"', "dbo", "Payments"),
+        ('"Sales"."Order_Lines"', "Sales", "Order_Lines"),
+        ("dbo.Payments", "dbo", "Payments"),
+    ],
+)
+def test_source_accepts_plain_and_quoted_names(source: str, schema: str, table: str) -> None:
+    mapping = TableMapping(
+        source=source, target="Target", primary_key=["id"], partition_key=KeyAttribute(name="id", template="{id}")
+    )
+    assert (mapping.schema_name, mapping.table_name, mapping.source) == (schema, table, f"{schema}.{table}")
+
+
+@pytest.mark.parametrize("source", ["payments", "a.b.c", 'dbo."a.b"', 'dbo."with space"', "dbo.", '"x.y"'])
+def test_source_refuses_names_it_cannot_use(source: str) -> None:
+    with pytest.raises(ValueError, match=r"must be 'schema\.table'"):
+        TableMapping(
+            source=source, target="Target", primary_key=["id"], partition_key=KeyAttribute(name="id", template="{id}")
+        )

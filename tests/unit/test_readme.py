@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer.main
 
 from bridge.cli import app
-from bridge.config_doc import block
+from bridge.config_doc import block, types_block
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -37,3 +37,7 @@ def test_the_command_reference_names_every_command() -> None:
     assert "ddbridge reconcile" in commands and "ddbridge tombstones purge" in commands
     missing = [c for c in commands if f"`{c}" not in README]
     assert not missing, f"commands missing from the README's command reference: {missing}"
+
+
+def test_the_types_reference_is_generated_from_the_type_policy() -> None:
+    assert types_block() in README, "the README's types reference is stale: run `make docs`"

@@ -52,6 +52,15 @@ def test_content_strips_bookkeeping_and_field_diff_names_each_attribute() -> Non
     assert field_diff({"A": {"N": "1"}}, {"A": {"N": "1"}}) == []
 
 
+def test_field_diff_names_the_dynamodb_types_when_the_text_is_the_same() -> None:
+    (diff,) = field_diff({"Amount": {"N": "18"}}, {"Amount": {"S": "18"}})
+    assert (diff.expected, diff.actual) == ("18 (N)", "18 (S)")
+    (diff,) = field_diff({"Tags": {"L": [{"S": "a"}]}}, {"Tags": {"S": '[{"S":"a"}]'}})
+    assert diff.expected.endswith("(L)") and diff.actual.endswith("(S)")
+    (same_type,) = field_diff({"Amount": {"N": "18"}}, {"Amount": {"N": "19"}})
+    assert (same_type.expected, same_type.actual) == ("18", "19")
+
+
 def test_template_values_invert_key_templates() -> None:
     assert template_values("{payment_date}#{payment_id}", "2024-01-31#17") == {
         "payment_date": "2024-01-31",
@@ -111,6 +120,80 @@ def test_partitioned_comparison_equals_the_whole_table_model(
     assert result.source_rows == len(source) and result.target_live == len(live)
     assert result.tombstones_pending == sum(1 for k, v in target.items() if v is None and k not in source)
     assert all(c.pk == ("pk", *c.key) for c in result.candidates if c.kind != "extra")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    source=st.dictionaries(keys, st.one_of(st.none(), values), max_size=40),
+    target=st.dictionaries(keys, st.one_of(st.none(), values), max_size=40),
+    partitions=st.integers(1, 4),
+    limit=st.integers(1, 6),
+)
+def test_unstorable_rows_and_tombstones_are_counted_and_never_missing(
+    source: dict[tuple[str, str], int | None],
+    target: dict[tuple[str, str], int | None],
+    partitions: int,
+    limit: int,
+) -> None:
+    """A source row the codec refused (None here) is 'unstorable' whatever DynamoDB holds for its key (an
+    item, a tombstone, nothing); every tombstone is counted; at most ``limit`` candidates are kept and the
+    rest are counted as overflow."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Spill(Path(tmp), "s", partitions)
+        dst = Spill(Path(tmp), "d", partitions)
+        for key, value in source.items():
+            src.add(
+                key,
+                (key, None if value is None else bytes([value]), ("pk", *key), None if value is not None else "bad"),
+            )
+        for key, tvalue in target.items():
+            dst.add(key, (key, None if tvalue is None else bytes([tvalue])))
+        src.close()
+        dst.close()
+        result = FullPass(limit=limit)
+        for index in range(partitions):
+            _compare_partition([src], dst, index, result)
+    live = {k: v for k, v in target.items() if v is not None}
+    want: dict[tuple[str, ...], str] = {}
+    for key, value in source.items():
+        if value is None:
+            want[key] = "unstorable"
+        elif key not in live:
+            want[key] = "missing"
+        elif live[key] != value:
+            want[key] = "different"
+    want.update({k: "extra" for k in live if k not in source})
+    assert result.by_kind == {kind: list(want.values()).count(kind) for kind in set(want.values())}
+    assert len(result.candidates) == min(limit, len(want)) and result.overflow == max(0, len(want) - limit)
+    assert all(want[c.key] == c.kind for c in result.candidates)
+    assert result.target_tombstones == sum(1 for v in target.values() if v is None)
+    assert result.tombstones_pending == sum(1 for k, v in target.items() if v is None and k not in source)
+
+
+@pytest.mark.parametrize("readers", [1, 2])
+def test_two_rows_sharing_an_item_key_are_a_blocker_not_a_match(readers: int) -> None:
+    # "{a}{b}" maps (1, 23) and (12, 3) to "123": DynamoDB can hold only one of them, and that one
+    # matches its row; without the check the other row's loss would pass.
+    key = ("123",)
+    with tempfile.TemporaryDirectory() as tmp:
+        srcs = [Spill(Path(tmp), f"s{i}", 2) for i in range(readers)]
+        dst = Spill(Path(tmp), "d", 2)
+        srcs[0].add(key, (key, b"row-1-23", ("1", "23"), None))
+        srcs[-1].add(key, (key, b"row-12-3", ("12", "3"), None))
+        srcs[0].add(("7",), (("7",), b"x", ("7", "0"), None))
+        dst.add(key, (key, b"row-12-3"))
+        dst.add(("7",), (("7",), b"x"))
+        for spill in [*srcs, dst]:
+            spill.close()
+        result = FullPass()
+        for index in range(2):
+            _compare_partition(srcs, dst, index, result)
+    assert result.source_rows == 3 and result.matched == 1
+    assert sorted((c.kind, c.pk) for c in result.candidates) == [
+        ("unstorable", ("1", "23")),
+        ("unstorable", ("12", "3")),
+    ]
+    assert all("rows (1, 23) and (12, 3) map to one item key" in c.detail for c in result.candidates)
 
 
 def test_partition_of_is_stable_and_spreads() -> None:

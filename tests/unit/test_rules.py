@@ -185,6 +185,15 @@ def test_delete_with_only_the_primary_key_needs_full_replica_identity(rules: Wri
     assert tomb.key.as_dynamo() == {"Id": {"N": "1"}}
 
 
+def test_a_delete_as_debezium_sends_it_under_replica_identity_default_needs_full(rules: WriteRules) -> None:
+    # Debezium sends every column of the old image: the ones outside the replica identity as NULL.
+    before = {"id": {"N": "1"}, "grp": None, "d": None, "v": None, "note": None}
+    with pytest.raises(NeedsFullReplicaIdentity, match=r"no old value of \['grp', 'd'\]"):
+        rules.for_event(event("d", 47, before=before), NOW_S)
+    with pytest.raises(NeedsFullReplicaIdentity):
+        rules.for_event(event("u", 47, before=before, after=row()), NOW_S)
+
+
 def test_update_without_old_image_needs_full_replica_identity(rules: WriteRules) -> None:
     with pytest.raises(NeedsFullReplicaIdentity):
         rules.for_event(event("u", 48, after=row()), NOW_S)
@@ -264,7 +273,7 @@ def test_cdc_condition(rules: WriteRules) -> None:
         (cdc_item(100), False, False),
         (cdc_item(101), False, False),
         (cdc_item(99, _deleted={"BOOL": True}), False, True),
-        (cdc_item(100, _deleted={"BOOL": True}), False, False),
+        (cdc_item(100, _deleted={"BOOL": True}), False, True),  # a put replaces a tombstone of its own LSN
         (cdc_item(1_000_000_000_000), False, False),  # numeric, not text, comparison
     ],
 )
@@ -335,3 +344,17 @@ def test_late_snapshot_of_a_deleted_row_stays_deleted(rules: WriteRules) -> None
 def test_store_from_items_rebuilds_model_keys(rules: WriteRules) -> None:
     store = apply_model({}, [rules.cdc_put(row(), 1), rules.snapshot(row(2))])
     assert store_from_items(store.values(), rules.mapper) == store
+
+
+def test_at_one_lsn_a_put_beats_a_tombstone_in_coalesce_and_in_the_conditions() -> None:
+    rules = make_rules(PLAIN)
+    row = {"id": {"N": "5"}, "grp": {"N": "1"}, "d": {"S": "2024-01-01"}, "v": {"N": "5"}, "note": None}
+    put = rules.cdc_put(row, 900)
+    tombstone = rules.tombstone(put.key, 900, 1_700_000_000)
+    for pairs in ([(tombstone, "d"), (put, "c")], [(put, "c"), (tombstone, "d")]):
+        assert coalesce(pairs) == [(put, "c")]
+    assert accepts(tombstone.item, put, BOOK) and not accepts(put.item, tombstone, BOOK)
+    assert not accepts(put.item, put, BOOK)  # a replay of the put itself is stale, as before
+    assert not accepts(tombstone.item, tombstone, BOOK)
+    assert "(#lsn = :lsn AND attribute_exists(#del))" in rules.condition(put)["ConditionExpression"]
+    assert "#del" not in rules.condition(tombstone)["ExpressionAttributeNames"]

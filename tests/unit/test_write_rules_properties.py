@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bridge.mapping import ItemKey
 from bridge.rules import CDC, SNAPSHOT, WriteAction, accepts, coalesce
+from tests.conditions import evaluate
 from tests.model import (
     BOOK,
     MAPPINGS,
@@ -139,3 +140,61 @@ def test_coalescing_a_batch_equals_applying_it_action_by_action(
     assert len({a.key for a, _ in winners}) == len(winners)
     assert [a.key for a, _ in winners] == list(dict.fromkeys(a.key for a in actions))
     assert apply_model(dict(store), [a for a, _ in winners]) == one_by_one
+
+
+@examples
+@given(mapping=mappings, scenario=histories(), data=st.data())
+def test_the_condition_sent_to_dynamodb_means_what_accepts_models(
+    mapping: str, scenario: Scenario, data: st.DataObject
+) -> None:
+    """The condition expression of every action, evaluated by an evaluator written from DynamoDB's
+    documentation (tests/conditions.py), accepts exactly when ``accepts`` does, over any store state,
+    items not written by ddbridge included."""
+    rules = make_rules(MAPPINGS[mapping])
+    store: Store = {}
+    for batch in data.draw(deliveries(scenario), label="batches"):
+        for action in batch_actions(batch, rules):
+            existing = store.get(action.key)
+            if existing is not None and data.draw(st.booleans(), label="foreign"):
+                existing = {k: v for k, v in existing.items() if k not in (BOOK.source, BOOK.lsn)}
+            assert evaluate(rules.condition(action), existing) == accepts(existing, action, BOOK)
+            if accepts(store.get(action.key), action, BOOK):
+                store[action.key] = dict(action.item)
+
+
+@examples
+@given(mapping=mappings, scenario=histories(), data=st.data())
+def test_a_repair_applies_only_over_the_version_it_observed(
+    mapping: str, scenario: Scenario, data: st.DataObject
+) -> None:
+    """``unchanged_since(observed)`` holds over the observed item itself and over nothing the bridge
+    wrote after it (CDC at a higher LSN, a tombstone, a first write where the item was absent)."""
+    rules = make_rules(MAPPINGS[mapping])
+    store: Store = {}
+    for batch in data.draw(deliveries(scenario), label="batches"):
+        for action in batch_actions(batch, rules):
+            observed = store.get(action.key)
+            condition = rules.unchanged_since(observed)
+            assert evaluate(condition, observed)
+            if accepts(observed, action, BOOK):
+                store[action.key] = dict(action.item)
+                newer = store[action.key]
+                changed = observed is None or (newer.get(BOOK.source), newer.get(BOOK.lsn)) != (
+                    observed.get(BOOK.source),
+                    observed.get(BOOK.lsn),
+                )
+                if changed:
+                    assert not evaluate(condition, newer), (observed, newer)
+
+
+def test_a_cdc_write_at_a_higher_lsn_than_observed_refuses_the_repair() -> None:
+    rules = make_rules(MAPPINGS["plain"])
+    row = {"id": {"N": "1"}, "grp": {"N": "1"}, "d": {"S": "2024-01-01"}, "v": {"N": "5"}, "note": None}
+    observed = rules.cdc_put(row, 10).item
+    later = rules.cdc_put({**row, "v": {"N": "6"}}, 11).item
+    condition = rules.unchanged_since(observed)
+    assert evaluate(condition, observed) and not evaluate(condition, later)
+    snapshot = rules.snapshot(row).item
+    assert evaluate(rules.unchanged_since(snapshot), snapshot)
+    assert not evaluate(rules.unchanged_since(snapshot), observed)
+    assert not evaluate(rules.unchanged_since(None), observed)
