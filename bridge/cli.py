@@ -38,6 +38,8 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(config_app, name="config")
 app.add_typer(example_app, name="example")
 app.add_typer(tombstones_app, name="tombstones")
+truncate_app = typer.Typer(help="Recover exactly from a TRUNCATE of a source table.", no_args_is_help=True)
+app.add_typer(truncate_app, name="truncate")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -556,6 +558,36 @@ def tombstones_purge(
         lambda: say(
             f"{result.table}: {result.tombstones:,} tombstones; {verb} {result.purged:,} past their grace, "
             f"{result.not_due:,} still within it, {result.changed:,} changed meanwhile (kept)"
+        ),
+    )
+
+
+@truncate_app.command("recover")
+def truncate_recover(
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
+    lsn: Annotated[
+        int | None, typer.Option(help="LSN of the TRUNCATE (default: the one the bridge stopped at and recorded).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recover although bridges or a backfill of the table seem to be running.")
+    ] = False,
+) -> None:
+    """After the bridge stopped at a TRUNCATE: set the table's LSN floor and remove what the truncate deleted.
+
+    Stop every `ddbridge stream` of the group first. Afterwards DynamoDB holds only the stream's writes
+    from after the truncate, and the bridge drops every change from before it; start the bridges again.
+    """
+    from reconcile.truncate import recover
+
+    settings = run(state.settings)
+    result = run(lambda: recover(settings, table, lsn, force=force))
+    emit(
+        asdict(result),
+        lambda: say(
+            f"{result.table}: TRUNCATE at LSN {result.lsn} recovered: floor set; {result.scanned:,} items scanned, "
+            f"{result.removed:,} removed, {result.kept:,} written after the truncate kept"
+            + (f", {result.changed:,} rewritten meanwhile (kept)" if result.changed else "")
+            + ". Start the bridges again (`ddbridge stream`)"
         ),
     )
 

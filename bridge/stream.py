@@ -12,7 +12,8 @@ Commit protocol (at-least-once, exact by the write rules):
    the batch, which the LSN guard makes harmless. On partition revoke, 3-5 are finished first.
 
 Never silently skipped: a partition whose committed offset fell below the log start (retention) is
-a data gap and stops the bridge; a truncate stops it unless ``stream.truncate_policy=skip``.
+a data gap and stops the bridge; a truncate stops it unless ``stream.truncate_policy=skip`` or it was
+recovered (``ddbridge truncate recover``): then changes below the table's LSN floor are dropped.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    OFFSET_END,
     OFFSET_INVALID,
     Consumer,
     KafkaError,
@@ -46,8 +45,10 @@ from bridge.dlq import DeadLetter, DeadLetterQueue
 from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError, TerminalError
 from bridge.events import ChangeEvent, MissingColumnTypes, parse_change_event
+from bridge.floors import FloorStore
 from bridge.mapping import RowMapper
 from bridge.pgtypes import PgType, TypeRegistry, load_types
+from bridge.positions import PositionStore
 from bridge.postgres import connect
 from bridge.rules import NeedsFullReplicaIdentity, WriteAction, WriteRules, coalesce
 from bridge.sink import DynamoSink, oversize_reason
@@ -94,6 +95,7 @@ class Totals:
     stale: int = 0
     dead: int = 0
     batches: int = 0
+    below_floor: int = 0  # changes from before a recovered TRUNCATE, dropped
 
 
 def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
@@ -126,6 +128,14 @@ class Bridge:
         mappings = [settings.mapping(t) for t in tables] if tables else list(settings.tables)
         m = settings.migration
         client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
+        self.floor_store = FloorStore(make_client(settings.dynamodb, max_attempts=8), settings.dynamodb.control_table)
+        self.floors: dict[str, int] | None = None  # loaded when the loop starts (tests may preset them)
+        self.positions = PositionStore(
+            make_client(settings.dynamodb, max_attempts=8),
+            settings.dynamodb.control_table,
+            settings.kafka.consumer_group,
+        )
+        self.applied: dict[tuple[str, int], int] = {}  # committed since the last save of the record
         grace_s = m.tombstone_grace_days * 86400
         self.routes: dict[str, TableRoute] = {}
         # Built-in type names decode without a database; domains and enums are looked up in the source's catalog.
@@ -163,23 +173,47 @@ class Bridge:
     # -- group membership ------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Resolve each partition's start explicitly: the committed offset, else ``start_from``;
-        a committed offset below the log start is a data gap."""
+        """Resolve each partition's start explicitly: Kafka's committed offset, else the bridge's own record
+        (Kafka expires committed offsets of a group idle for ``offsets.retention.minutes``), else
+        ``start_from`` on the group's first start, else the partition's first offset (a partition added
+        later). A start below the log start is a data gap."""
         committed = consumer.committed(partitions, timeout=30)
-        start = OFFSET_BEGINNING if self.settings.stream.start_from == "earliest" else OFFSET_END
+        recorded = self.positions.load()
+        first_start = not recorded
+        fresh: dict[tuple[str, int], int] = {}
         for tp in committed:
             if tp.error:
                 raise TerminalError(f"cannot read committed offsets of {tp.topic}[{tp.partition}]: {tp.error}")
-            low, _high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
-            if tp.offset == OFFSET_INVALID or tp.offset < 0:
-                tp.offset = start
-            elif tp.offset < low:
-                raise DataGapError(
-                    f"data gap: {tp.topic}[{tp.partition}] resumes at offset {tp.offset} but the log now starts at "
-                    f"{low} — {low - tp.offset} change events were deleted by retention before they were applied. "
-                    "Re-run the backfill for this table (`ddbridge backfill`), then reset the group's offsets to the "
-                    "current end and start the bridge again"
+            low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)
+            key = (tp.topic, tp.partition)
+            mine = recorded.get(key)
+            if tp.offset != OFFSET_INVALID and tp.offset >= 0:
+                resume, origin = tp.offset, "the committed offset"
+            elif mine is not None:
+                resume, origin = mine, "ddbridge's record of the applied position"
+                log.warning(
+                    "%s[%d] has no committed offset in Kafka (expired after offsets.retention.minutes?): "
+                    "resuming at ddbridge's record, offset %d",
+                    tp.topic,
+                    tp.partition,
+                    mine,
                 )
+            elif first_start:
+                resume = low if self.settings.stream.start_from == "earliest" else high
+                origin = f"stream.start_from={self.settings.stream.start_from}"
+            else:
+                resume, origin = 0, "its first offset (the group never applied this partition)"
+            if resume < low:
+                raise DataGapError(
+                    f"data gap: {tp.topic}[{tp.partition}] resumes at offset {resume} ({origin}) but the log now "
+                    f"starts at {low} — {low - resume} change events were deleted by retention before they were "
+                    "applied. Re-run the backfill for this table (`ddbridge backfill`), then reset the group's "
+                    "offsets to the current end and start the bridge again"
+                )
+            tp.offset = resume
+            if mine is None:
+                fresh[key] = resume
+        self.positions.save(fresh)  # from now on a lost commit cannot send this partition elsewhere
         self.assignment = list(committed)
         consumer.assign(committed)
         # librdkafka keeps a pause across unassign/assign: a partition paused before a rebalance would be
@@ -190,6 +224,7 @@ class Bridge:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish in-flight writes and commit before the partitions move to another member."""
         self._finish_inflight()
+        self.save_positions()
         self.revocations += 1
         revoked = {(p.topic, p.partition) for p in partitions}
         self.carry = [m for m in self.carry if (m.topic(), m.partition()) not in revoked]
@@ -257,16 +292,28 @@ class Bridge:
         return result
 
     def _plan(self, route: TableRoute, event: ChangeEvent, now_s: float) -> list[WriteAction]:
+        source = route.mapping.source
+        floor = (self.floors or {}).get(source, 0)
         if event.op == "t":
+            if event.lsn is not None and event.lsn <= floor:
+                log.info("TRUNCATE of %s at LSN %s was recovered (floor %s): passed", source, event.lsn, floor)
+                return []
             if self.settings.stream.truncate_policy == "skip":
                 log.warning("TRUNCATE of %s at LSN %s skipped (stream.truncate_policy=skip)", event.table, event.lsn)
                 return []
+            if event.lsn is not None:
+                self.floor_store.record_truncate(source, event.lsn)
             raise TruncateError(
                 f"table {event.table} was TRUNCATEd (LSN {event.lsn}); the bridge stopped without committing. "
-                "Empty or recreate the DynamoDB table and re-run the backfill, then restart with "
-                "stream.truncate_policy=skip (DDBRIDGE_STREAM__TRUNCATE_POLICY=skip) to pass this event"
+                f"To recover exactly: stop every `ddbridge stream` of group {self.settings.kafka.consumer_group}, "
+                f"run `ddbridge truncate recover --table {source}` (it removes what the truncate deleted and sets "
+                "an LSN floor below which no change is applied again), then start the bridges again"
             )
-        return route.rules.for_event(event, now_s)
+        actions = route.rules.for_event(event, now_s)
+        if floor and actions and (event.lsn or 0) < floor:  # a change from before a recovered TRUNCATE
+            self.totals.below_floor += len(actions)
+            return []
+        return actions
 
     def _complete(self, result: BatchResult) -> None:
         """Dead letters (within limits) then the offset commit: the last step of a batch."""
@@ -279,6 +326,7 @@ class Bridge:
             offsets[key] = max(offsets.get(key, -1), (msg.offset() or 0) + 1)
         if offsets:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+            self.applied.update(offsets)
         now = time.time()
         for source, ts_ms in result.newest_ts_ms.items():
             metrics.REPLICATION_LAG.labels(source).set(max(0.0, now - ts_ms / 1000))
@@ -330,10 +378,12 @@ class Bridge:
     def run(self, on_status: Callable[[Bridge], None] | None = None) -> Totals:
         """Consume until ``stop()`` (or SIGTERM/SIGINT via ``install_signal_handlers``)."""
         topics = list(self.routes)
+        if self.floors is None:
+            self.floors = self.floor_store.floors([r.mapping.source for r in self.routes.values()])
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("consuming %s as group %s", ", ".join(topics), self.settings.kafka.consumer_group)
         batch_size = self.settings.migration.batch_size
-        last_status = 0.0
+        last_status = last_saved = 0.0
         try:
             while not self.stopping.is_set():
                 messages = self._check_errors(self.carry + self._fetch(batch_size))
@@ -344,6 +394,9 @@ class Bridge:
                     self._wait_writes(future)
                     self._finish_inflight()
                 now = time.monotonic()
+                if now - last_saved >= self.settings.stream.status_interval_s:
+                    last_saved = now
+                    self.save_positions()
                 if on_status and now - last_status >= self.settings.stream.status_interval_s:
                     last_status = now
                     self.update_lag()
@@ -370,6 +423,12 @@ class Bridge:
         # member, re-assigned at the committed offset) reads it again. Applying and committing it here
         # would commit past records the revoke dropped from the carry.
         return rest if self.revocations != revocations else [first, *rest]
+
+    def save_positions(self) -> None:
+        """Write the offsets committed since the last save to the bridge's own record."""
+        if self.applied:
+            applied, self.applied = self.applied, {}
+            self.positions.save(applied)
 
     def update_lag(self) -> int:
         """Refresh the consumer-lag gauges; returns the total lag of the assigned partitions."""
@@ -402,6 +461,7 @@ class Bridge:
         try:
             if self.inflight is not None and self.failure is None:
                 self._finish_inflight()
+            self.save_positions()
         except DdbridgeError as exc:
             log.error("could not finish the last batch: %s", exc)
         finally:

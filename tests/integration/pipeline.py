@@ -46,6 +46,27 @@ def write_config(settings: Settings, path: Path) -> Path:
     return path
 
 
+class Cli:
+    """``ddbridge`` commands against one test's settings, as child processes."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.config = write_config(settings, workdir / "ddbridge.json")
+        self.workdir = workdir
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "bridge", "--config", str(self.config), *args]
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args), capture_output=True, text=True, cwd=self.workdir, timeout=timeout, check=False
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.workdir
+        )
+
+
 class BridgeProcess:
     """``ddbridge stream`` as a child process."""
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,34 +22,13 @@ from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
 from tests.integration.pipeline import (
     BridgeProcess,
+    Cli,
     assert_converged,
     dynamo_items,
     source_items,
     wait_until,
-    write_config,
 )
 from tests.integration.test_stream_e2e import _writer
-
-
-class Cli:
-    """``ddbridge`` commands against one test's settings, as child processes."""
-
-    def __init__(self, settings: Settings, workdir: Path) -> None:
-        self.config = write_config(settings, workdir / "ddbridge.json")
-        self.workdir = workdir
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "bridge", "--config", str(self.config), *args]
-
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args), capture_output=True, text=True, cwd=self.workdir, timeout=timeout, check=False
-        )
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.workdir
-        )
 
 
 @pytest.fixture

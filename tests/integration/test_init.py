@@ -104,8 +104,7 @@ def test_connector_deleted_with_its_slot_can_be_registered_again(isolated: Setti
     from bridge.postgres import connect, slot_state
     from connectors.debezium import wait_until_streaming
     from examples.payments.generate import load_payments
-    from tests.integration.pipeline import wait_until
-    from tests.integration.test_backfill import Cli
+    from tests.integration.pipeline import Cli, wait_until
 
     load_payments(isolated.source.dsn.get_secret_value(), rows=10)
     initialize(isolated)

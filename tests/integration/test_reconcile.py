@@ -21,8 +21,7 @@ from bridge.dynamo import make_client
 from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
-from tests.integration.pipeline import BridgeProcess, assert_converged, dynamo_items, wait_until
-from tests.integration.test_backfill import Cli
+from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, wait_until
 from tests.integration.test_stream_e2e import _writer
 
 ROWS = 3_000

@@ -10,8 +10,7 @@ import psycopg
 from bridge.config import KeyAttribute, Settings, TableMapping
 from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
-from tests.integration.pipeline import BridgeProcess, assert_converged, dynamo_items, wait_until
-from tests.integration.test_backfill import Cli
+from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, wait_until
 
 
 def test_a_quoted_mixed_case_table_streams_and_backfills(isolated: Settings, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from bridge.config import Settings
 from bridge.initialize import initialize
 from connectors.debezium import topic_for, wait_until_streaming
 from examples.payments.generate import load_payments
-from tests.integration.pipeline import BridgeProcess, assert_converged, dynamo_items, source_items, wait_until
+from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, source_items, wait_until
 
 INSERT = (
     "INSERT INTO payments (payment_id, customer_id, loan_id, payment_number, payment_date, payment_amount,"
@@ -205,15 +207,47 @@ def test_kill9_the_bridge_repeatedly_while_rows_change(streaming: tuple[Settings
     assert len(source_items(settings)) == rows
 
 
-def test_truncate_stops_the_bridge_with_instructions(streaming: tuple[Settings, BridgeProcess]) -> None:
-    settings, bridge = streaming
-    load_payments(settings.source.dsn.get_secret_value(), rows=10, reset=False)
-    assert_converged(settings)
-    _sql(settings, "TRUNCATE payments")
+def test_truncate_stops_the_bridge_and_its_recovery_is_exact(isolated: Settings, tmp_path: Path) -> None:
+    """History copied by the backfill, changes in flight on every partition when the TRUNCATE lands
+    (the bridge is frozen), rows inserted right after it: the bridge stops and records the truncate;
+    `truncate recover` sets the floor and sweeps; a restarted bridge converges exactly, dropping the
+    changes from before the truncate that other partitions still hold."""
+    settings = isolated.model_copy(update={"stream": isolated.stream.model_copy(update={"metrics_port": 0})})
+    dsn = settings.source.dsn.get_secret_value()
+    load_payments(dsn, rows=300)
+    initialize(settings)
+    wait_until_streaming(settings)
+    cli = Cli(settings, tmp_path)
+    bridge = BridgeProcess(settings, tmp_path).start()
+    copied = cli.run("backfill", "--migration-id", "before-truncate")
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    assert assert_converged(settings) == 300
     assert bridge.proc is not None
-    code = bridge.proc.wait(60)
-    assert code == 1
-    assert "was TRUNCATEd" in bridge.output() and "truncate_policy=skip" in bridge.output()
+    bridge.proc.send_signal(signal.SIGSTOP)  # changes pile up on every partition, unapplied
+    _sql(
+        settings,
+        "UPDATE payments SET payment_status = 'Failed' WHERE payment_id % 3 = 0",
+        "TRUNCATE payments",
+    )
+    load_payments(dsn, rows=20, reset=False, seed=7)  # after the truncate
+    _sql(settings, "UPDATE payments SET payment_status = 'Refunded' WHERE payment_id % 2 = 0")
+    bridge.proc.send_signal(signal.SIGCONT)
+    assert bridge.proc.wait(90) == 1
+    assert "was TRUNCATEd" in bridge.output() and "ddbridge truncate recover --table public.payments" in bridge.output()
+
+    recovered = cli.run("--json", "truncate", "recover")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    summary = json.loads(recovered.stdout)
+    assert summary["removed"] > 0 and summary["lsn"] > 0
+    again = BridgeProcess(settings, tmp_path).start()
+    try:
+        assert assert_converged(settings, timeout_s=120) == 20
+        assert again.alive(), again.output()
+        assert "was recovered" in again.output() or "TRUNCATE" not in again.output()
+    finally:
+        again.stop()
+    nothing = cli.run("truncate", "recover")  # the pending truncate was forgotten
+    assert nothing.returncode == 2 and "no TRUNCATE of public.payments is recorded" in nothing.stdout + nothing.stderr
 
 
 def test_the_bridge_refuses_to_start_without_the_replica_identity_a_derived_key_needs(
@@ -258,6 +292,58 @@ def test_retention_gap_stops_the_bridge(streaming: tuple[Settings, BridgeProcess
     assert bridge.proc is not None
     assert bridge.proc.wait(60) == 1
     assert "data gap" in bridge.output() and "backfill" in bridge.output()
+
+
+def test_expired_committed_offsets_resume_from_the_bridges_record_or_stop_on_a_gap(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    """Kafka deletes an idle group's committed offsets after offsets.retention.minutes (7 days). The
+    bridge then resumes from its own record, even under start_from=latest (which would jump past the
+    unapplied changes), and when retention also deleted changes it never applied, it stops on the gap."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    stream = isolated.stream.model_copy(update={"metrics_port": 0, "start_from": "latest"})
+    settings = isolated.model_copy(update={"stream": stream})
+    dsn = settings.source.dsn.get_secret_value()
+    load_payments(dsn, rows=0)
+    initialize(settings)
+    wait_until_streaming(settings)
+    bridge = BridgeProcess(settings, tmp_path).start()
+    wait_until(lambda: "assigned" in bridge.output(), 60, "the bridge to join")
+    load_payments(dsn, rows=30, reset=False)
+    assert_converged(settings)
+    assert bridge.stop() == 0, bridge.output()
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+
+    def expire_offsets() -> None:  # what offsets.retention.minutes does to an idle group
+        for future in admin.delete_consumer_groups([settings.kafka.consumer_group], request_timeout=30).values():
+            future.result()
+
+    _sql(settings, "UPDATE payments SET payment_status = 'Failed' WHERE payment_id <= 10")  # unapplied
+    expire_offsets()
+    again = BridgeProcess(settings, tmp_path).start()
+    assert assert_converged(settings) == 30, again.output()
+    assert "no committed offset in Kafka" in again.output()
+    assert again.stop() == 0, again.output()
+
+    _sql(settings, "UPDATE payments SET payment_status = 'Refunded'")  # unapplied, then deleted by retention
+    topic = topic_for(settings, "public.payments")
+    probe = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "probe"})
+    wait_until(
+        lambda: sum(probe.get_watermark_offsets(TopicPartition(topic, p))[1] for p in range(4)) >= 70,
+        30,
+        "the updates to reach Kafka",
+    )
+    ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p))[1]) for p in range(4)]
+    probe.close()
+    for future in admin.delete_records(ends).values():
+        future.result()
+    expire_offsets()
+    gap = BridgeProcess(settings, tmp_path).start()
+    assert gap.proc is not None
+    assert gap.proc.wait(60) == 1
+    assert "data gap" in gap.output() and "ddbridge's record of the applied position" in gap.output()
 
 
 def test_oversized_item_is_dead_lettered_and_metrics_are_served(isolated: Settings, tmp_path: Path) -> None:

@@ -22,8 +22,7 @@ from bridge.codec import AttributeValue
 from bridge.config import KeyAttribute, Settings, TableMapping
 from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
-from tests.integration.pipeline import BridgeProcess, dead_letters, dynamo_items, wait_until
-from tests.integration.test_backfill import Cli
+from tests.integration.pipeline import BridgeProcess, Cli, dead_letters, dynamo_items, wait_until
 
 PREPARE = """
 CREATE EXTENSION IF NOT EXISTS citext; CREATE EXTENSION IF NOT EXISTS hstore; CREATE EXTENSION IF NOT EXISTS ltree;

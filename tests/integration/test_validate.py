@@ -11,7 +11,7 @@ from psycopg import sql
 from bridge.config import Settings
 from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
-from tests.integration.test_backfill import Cli
+from tests.integration.pipeline import Cli
 
 SCHEMA = """
 CREATE TABLE public.accounts (id text PRIMARY KEY, region text, num int NOT NULL, name text NOT NULL);

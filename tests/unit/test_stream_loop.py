@@ -73,9 +73,24 @@ class ScriptedConsumer:
         pass
 
 
+class NoPositions:
+    """The bridge's position record, kept in memory."""
+
+    def __init__(self) -> None:
+        self.saved: dict[tuple[str, int], int] = {}
+
+    def load(self) -> dict[tuple[str, int], int]:
+        return dict(self.saved)
+
+    def save(self, positions: dict[tuple[str, int], int]) -> None:
+        self.saved.update(positions)
+
+
 def _bridge(consumer: ScriptedConsumer) -> Bridge:
     settings = load_settings(EXAMPLE)
     bridge = Bridge(settings)
+    bridge.floors = {}  # no control table here
+    bridge.positions = NoPositions()  # type: ignore[assignment]
     bridge.consumer.close()
     bridge.consumer = consumer  # type: ignore[assignment]
     apply_batch = bridge.apply_batch
