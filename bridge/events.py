@@ -33,6 +33,7 @@ class ChangeEvent:
     before: Row | None
     after: Row | None
     unavailable: set[str] = field(default_factory=set)  # after-columns Debezium could not read (TOAST)
+    columns: tuple[tuple[str, str], ...] = ()  # (column, type) of the row schema, excluded columns left out
 
 
 BUILTIN_TYPES = TypeRegistry()  # built-in type names only; the bridge passes one that can read the catalog
@@ -114,6 +115,8 @@ def parse_change_event(
         decode_row(fields["after"], payload.get("after"), registry, excluded) if "after" in fields else (None, set())
     )
     lsn = source.get("lsn")
+    row_schema = fields.get("after") or fields.get("before") or {}
+    columns = tuple((c, t) for c, (t, _) in _column_types(row_schema).items() if c not in excluded)
     return ChangeEvent(
         op=str(payload["op"]),
         table=table,
@@ -122,4 +125,5 @@ def parse_change_event(
         before=before,
         after=after,
         unavailable=unavailable,
+        columns=columns,
     )

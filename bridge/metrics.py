@@ -21,6 +21,10 @@ WRITES_STALE = Counter(
 WRITES_COALESCED = Counter(
     "ddbridge_writes_coalesced", "Writes skipped in favour of a newer one in the batch", ["table"], registry=REGISTRY
 )
+# Row-schema changes of a source table the bridge saw on the stream (added, dropped or retyped columns).
+SCHEMA_CHANGES = Counter(
+    "ddbridge_schema_changes", "Source row-schema changes seen on the stream", ["table"], registry=REGISTRY
+)
 # Records sent to the dead-letter topic, by reason class.
 DEAD_LETTERED = Counter(
     "ddbridge_dead_lettered", "Records sent to the dead-letter topic", ["table", "reason"], registry=REGISTRY

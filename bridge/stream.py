@@ -51,6 +51,7 @@ from bridge.pgtypes import PgType, TypeRegistry, load_types
 from bridge.positions import PositionStore
 from bridge.postgres import connect
 from bridge.rules import NeedsFullReplicaIdentity, WriteAction, WriteRules, coalesce
+from bridge.schemas import Columns, SchemaHistory, compare
 from bridge.sink import DynamoSink, oversize_reason
 from connectors.debezium import topic_for
 
@@ -136,6 +137,8 @@ class Bridge:
             settings.kafka.consumer_group,
         )
         self.applied: dict[tuple[str, int], int] = {}  # committed since the last save of the record
+        self.schema_history = SchemaHistory(self.floor_store.client, settings.dynamodb.control_table)
+        self.known_schemas: dict[str, tuple[Columns, int]] = {}
         grace_s = m.tombstone_grace_days * 86400
         self.routes: dict[str, TableRoute] = {}
         # Built-in type names decode without a database; domains and enums are looked up in the source's catalog.
@@ -270,6 +273,7 @@ class Bridge:
             except (CodecError, ValueError, KeyError, TypeError) as exc:
                 result.dead.append(DeadLetter(msg, source, type(exc).__name__, str(exc)))
                 continue
+            self._note_schema(source, event)  # outside the data-error handling: a failure here stops the bridge
             too_big = next(filter(None, map(oversize_reason, actions)), None)
             if too_big:  # rejected before coalescing, so older versions of the item in the batch still apply
                 result.dead.append(DeadLetter(msg, source, "ItemRejected", too_big))
@@ -314,6 +318,37 @@ class Bridge:
             self.totals.below_floor += len(actions)
             return []
         return actions
+
+    def _note_schema(self, source: str, event: ChangeEvent) -> None:
+        """Notice a row schema that differs from the last one applied (a column added, dropped, renamed or
+        retyped): log what to do, count it, record it for ``reconcile``. Events from before the change that
+        arrive later (other partitions) carry a lower LSN and are not a change."""
+        if not event.columns or event.lsn is None or event.op not in ("c", "u", "d"):
+            return
+        known = self.known_schemas.get(source)
+        if known is None:
+            known = self.schema_history.current(source)
+            if known is None:
+                self.schema_history.record(source, event.lsn, event.columns, None)
+                self.known_schemas[source] = (event.columns, event.lsn)
+                return
+            self.known_schemas[source] = known
+        columns, since = known
+        if event.columns == columns or event.lsn <= since:
+            return
+        change = compare(source, event.lsn, columns, event.columns)
+        log.warning(
+            "schema change of %s at LSN %d: %s. Rows the application does not change again keep their old "
+            "shape in DynamoDB (ADD COLUMN writes no WAL for existing rows): once the bridge has caught up, run "
+            "`ddbridge reconcile --repair --table %s`",
+            source,
+            event.lsn,
+            change.describe(),
+            source,
+        )
+        metrics.SCHEMA_CHANGES.labels(source).inc()
+        self.schema_history.record(source, event.lsn, event.columns, change)
+        self.known_schemas[source] = (event.columns, event.lsn)
 
     def _complete(self, result: BatchResult) -> None:
         """Dead letters (within limits) then the offset commit: the last step of a batch."""

@@ -8,16 +8,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
 
 from bridge.config import Settings
 from bridge.dynamo import make_client, make_scan
+from bridge.schemas import SchemaChange, SchemaHistory
 from reconcile.catchup import CatchUp
 from reconcile.compare import Candidate, FullPass, full_compare
+from reconcile.diagnose import causes
 from reconcile.error_rate import ErrorRate, error_rate
 from reconcile.probes import GsiResult, Latency, Prober, SampleResult
 from reconcile.recheck import Difference, Rechecker, RecheckResult
 from reconcile.repair import Repairer, RepairResult
 from reconcile.source import SourceTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 SUCCESS = "MIGRATION SUCCESSFUL"
 
@@ -50,6 +58,7 @@ class Report:
     after_repair: RecheckResult | None = None
     seconds: float = 0.0
     blockers: list[str] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)  # likely causes of the differences (reconcile.diagnose)
 
     @property
     def differences(self) -> list[Difference]:
@@ -88,15 +97,16 @@ def blockers_of(report: Report) -> list[str]:
         ("unstorable", "rows that cannot be stored in DynamoDB (fix the data or the mapping)"),
     ):
         if n := report.count_of(kind):
-            out.append(f"{n:,} {words}")
+            out.append(
+                f"{n:,} {words}" + (f" — {' '.join(report.causes)}" if kind == "different" and report.causes else "")
+            )
     if n := report.count_of("unsettled"):
         catch = report.recheck.catchup
         why = f" ({catch.detail})" if catch is not None and catch.status == "behind" else ""
         out.append(f"{n:,} differences could not be verified before the in-flight deadline{why}")
     if report.full.overflow:
-        out.append(
-            f"{report.full.overflow:,} more differences than reconcile.max_candidates: finish the backfill first"
-        )
+        advice = "the same cause, most likely: see above" if report.causes else "finish the backfill first"
+        out.append(f"{report.full.overflow:,} more differences than reconcile.max_candidates: {advice}")
     if report.sample.confirmed:
         out.append(f"sample: {report.sample.confirmed} of {report.sample.size} rows differ")
     for gsi in report.gsis:
@@ -173,6 +183,7 @@ def reconcile(
         report.after_repair = rechecker.run(repaired)
         still = {d.key for d in report.differences}
         sample.confirmed = sum(1 for key in sample.mismatched if key in still)
+    report.causes = causes(report.differences, _schema_changes(settings, client, mapping.source), attribute_of(source))
     report.gsis = prober.gsis(records)  # after any repair: the indexes must serve the repaired items
     report.query_latency = Latency.of(prober.times)
     report.seconds = time.monotonic() - started
@@ -190,3 +201,16 @@ def _merge(*groups: list[Candidate]) -> list[Candidate]:
             else:
                 seen.setdefault(candidate.key, candidate)
     return unkeyed + list(seen.values())
+
+
+def attribute_of(source: SourceTable) -> dict[str, str]:
+    """Source column -> DynamoDB attribute, for every column of the table."""
+    return {c: source.mapper.attribute(c) for c in source.columns}
+
+
+def _schema_changes(settings: Settings, client: DynamoDBClient, table: str) -> list[SchemaChange]:
+    """The schema changes the bridge recorded (none when there is no control table yet)."""
+    try:
+        return SchemaHistory(client, settings.dynamodb.control_table).changes(table)
+    except ClientError:
+        return []
