@@ -74,12 +74,12 @@ TEXT_TYPES = frozenset(
 TEMPORAL_TYPES = frozenset({"DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIME", "TIMETZ", "INTERVAL"})
 SCALAR_TYPES = INTEGER_TYPES | NUMERIC_TYPES | FLOAT_TYPES | JSON_TYPES | TEXT_TYPES | TEMPORAL_TYPES
 SCALAR_TYPES |= {"BOOL", "BYTEA", "HSTORE"}
-# Element types whose arrays Debezium sends element by element (others it drops from the event).
+# Element types whose arrays Debezium sends exactly, element by element (bridge.pgtypes says why not others).
 ARRAY_ELEMENT_TYPES = (
     INTEGER_TYPES
     | FLOAT_TYPES
     | JSON_TYPES
-    | {"NUMERIC", "BOOL", "BYTEA", "DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIME", "TIMETZ"}
+    | {"NUMERIC", "BOOL", "BYTEA", "DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIME"}
     | (TEXT_TYPES - {"XML"})
 )
 CODEC_TYPES = SCALAR_TYPES | {"_" + t for t in ARRAY_ELEMENT_TYPES}
@@ -180,10 +180,7 @@ def json_text(text: str) -> AttributeValue:
 
 def _micros_timestamp(micros: int) -> str:
     if not MIN_MICROS <= micros <= MAX_MICROS:
-        raise CodecError(
-            "a timestamp outside years 1-9999 (infinity, BC or year 10000+) has no exact DynamoDB form: "
-            "fix the value or exclude the column"
-        )
+        raise _no_exact_form("timestamp", f"{micros} microseconds since 1970")
     return iso_timestamp(EPOCH_DT + timedelta(microseconds=micros))
 
 
@@ -213,13 +210,16 @@ def _offset(match: re.Match[str]) -> timedelta:
     return -delta if match["sign"] == "-" else delta
 
 
+def _no_exact_form(kind: str, text: object) -> CodecError:
+    return CodecError(
+        f"{kind} {text!r} has no exact DynamoDB form (infinity, BC or year 10000+): fix the value or exclude the column"
+    )
+
+
 def _zoned_timestamp(text: str) -> str:
     match = _ZONED_TIMESTAMP.fullmatch(text)
     if match is None:
-        raise CodecError(
-            f"timestamptz {text!r} has no exact DynamoDB form (infinity, BC or year 10000+): "
-            "fix the value or exclude the column"
-        )
+        raise _no_exact_form("timestamptz", text)
     body = f"{match['d']}T{match['t']}.{_fraction(match['f'])}"
     offset = _offset(match)
     if not offset:
@@ -294,10 +294,7 @@ def _dbz_bool(value: Any, semantic: str | None) -> AttributeValue:
 def _dbz_date(value: Any, semantic: str | None) -> AttributeValue:
     ordinal = EPOCH.toordinal() + int(value)
     if not 1 <= ordinal <= date.max.toordinal():
-        raise CodecError(
-            "a date outside years 1-9999 (infinity, BC or year 10000+) has no exact DynamoDB form: "
-            "fix the value or exclude the column"
-        )
+        raise _no_exact_form("date", f"{int(value)} days since 1970")
     return {"S": date.fromordinal(ordinal).isoformat()}
 
 
@@ -402,20 +399,14 @@ _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 def _txt_date(text: str) -> AttributeValue:
     if not _DATE.fullmatch(text):
-        raise CodecError(
-            f"date {text!r} has no exact DynamoDB form (infinity, BC or year 10000+): "
-            "fix the value or exclude the column"
-        )
+        raise _no_exact_form("date", text)
     return {"S": text}
 
 
 def _txt_timestamp(text: str) -> AttributeValue:
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
-        raise CodecError(
-            f"timestamp {text!r} has no exact DynamoDB form (infinity, BC or year 10000+): "
-            "fix the value or exclude the column"
-        )
+        raise _no_exact_form("timestamp", text)
     return {"S": f"{match[1]}T{match[2]}.{_fraction(match[3])}"}
 
 

@@ -29,7 +29,12 @@ BUILTIN: dict[str, str] = {
 # Extension types, recognised by name in whichever schema the extension lives.
 EXTENSION: dict[str, str] = {"citext": "CITEXT", "ltree": "LTREE", "hstore": "HSTORE"}
 RANGES = {"int4range", "int8range", "numrange", "daterange", "tsrange"}
-DROPPED_ARRAYS = {"MONEY", "INTERVAL", "XML"}  # Debezium leaves such array columns out of its events
+ARRAY_REFUSALS = {
+    "MONEY": "Debezium drops money[] columns from its events",
+    "INTERVAL": "Debezium drops interval[] columns from its events",
+    "XML": "Debezium drops xml[] columns from its events",
+    "TIMETZ": "Debezium drops the fractional seconds of timetz[] elements",
+}
 # Read through a cast so the text is locale-free (money's output carries the currency symbol).
 READ_AS_NUMERIC = {"MONEY"}
 REMEDY = (
@@ -102,8 +107,8 @@ def classify(oid: int, types: dict[int, PgType]) -> TypeDecision:
         inner = classify(info.element, types)
         if inner.codec is None:
             return _refuse(f"arrays of {element.name if element else '?'}: {inner.refused}")
-        if inner.codec in DROPPED_ARRAYS:
-            return _refuse(f"Debezium drops {inner.codec.lower()}[] columns from its events")
+        if inner.codec in ARRAY_REFUSALS:
+            return _refuse(ARRAY_REFUSALS[inner.codec])
         if inner.codec not in ARRAY_ELEMENT_TYPES:
             return _refuse(f"{inner.codec.lower()}[] columns have no tested exact form in ddbridge")
         return TypeDecision("_" + inner.codec)
@@ -283,6 +288,7 @@ STRUCTURAL_REFUSALS = [
     ("range types other than int4/int8/num/date/tsrange", "not rendered exactly by Debezium"),
     ("arrays of domains, domains over arrays", "Debezium drops them from its events"),
     ("money[], interval[], xml[], name[] and arrays of refused types", "Debezium drops them from its events"),
+    ("timetz[]", "Debezium drops the fractional seconds of its elements"),
     ("multi-dimensional arrays (declared, or as a value)", "Debezium cannot send them"),
     ("arrays with a lower bound other than 1 (a value)", "a DynamoDB list cannot keep the bound"),
     ("generated columns", "PostgreSQL does not publish them to logical replication (PostgreSQL < 18)"),

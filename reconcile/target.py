@@ -1,5 +1,6 @@
 """The DynamoDB side as the reconciler reads it: a parallel, strongly consistent Scan and batched
-strongly consistent GetItems."""
+strongly consistent GetItems; and the conditional deletes of the sweeps (tombstone purge, truncate
+recovery)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
 
 from bridge.codec import AttributeValue
 from reconcile.canonical import Item, KeyTexts, key_text
@@ -88,3 +91,23 @@ def get_items(
             for item in items:
                 found[tuple(key_text(item[n]) for n in names)] = item
     return found
+
+
+def delete_conditionally(
+    client: DynamoDBClient, requests: Sequence[dict[str, Any]], concurrency: int
+) -> tuple[int, int]:
+    """Run DeleteItem ``requests`` (each with its ConditionExpression) concurrently; returns (deleted,
+    kept because the item no longer met its condition)."""
+
+    def delete(request: dict[str, Any]) -> bool:
+        try:
+            client.delete_item(**request)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        outcomes = list(pool.map(delete, requests))
+    return sum(outcomes), len(outcomes) - sum(outcomes)

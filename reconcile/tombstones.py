@@ -8,17 +8,14 @@ tombstone (same ``_lsn``), so a row re-created meanwhile is never touched.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
 
 from backfill.checkpoints import all_migrations
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from bridge.errors import TerminalError
-from reconcile.target import scan
+from reconcile.target import delete_conditionally, scan
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -83,7 +80,7 @@ def purge(settings: Settings, table: str | None = None, *, dry_run: bool = False
         result.purged = len(due)
         return result
 
-    def delete(item: dict[str, Any]) -> bool:
+    def request(item: dict[str, Any]) -> dict[str, Any]:
         same = "#lsn = :lsn" if book.lsn in item else "attribute_not_exists(#lsn)"
         request: dict[str, Any] = {
             "TableName": mapping.target,
@@ -93,18 +90,9 @@ def purge(settings: Settings, table: str | None = None, *, dry_run: bool = False
         }
         if book.lsn in item:
             request["ExpressionAttributeValues"] = {":lsn": item[book.lsn]}
-        try:
-            client.delete_item(**request)
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return request
 
-    with ThreadPoolExecutor(max_workers=settings.migration.write_concurrency) as pool:
-        for deleted in pool.map(delete, due):
-            if deleted:
-                result.purged += 1
-            else:
-                result.changed += 1
+    result.purged, result.changed = delete_conditionally(
+        client, [request(i) for i in due], settings.migration.write_concurrency
+    )
     return result

@@ -14,11 +14,9 @@ exact state is: only items written by the stream at an LSN above T. Recovery, wi
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
@@ -27,7 +25,7 @@ from bridge.dynamo import make_client
 from bridge.errors import ConfigError, TerminalError
 from bridge.floors import FloorStore
 from bridge.rules import CDC
-from reconcile.target import scan
+from reconcile.target import delete_conditionally, scan
 from reconcile.tombstones import running_backfills
 
 
@@ -107,27 +105,17 @@ def recover(
         ConsistentRead=True,
     )
 
-    def delete(item: dict[str, Any]) -> bool:
-        try:
-            client.delete_item(
-                TableName=mapping.target,
-                Key={n: item[n] for n in key_names},
-                ConditionExpression="attribute_not_exists(#src) OR #src <> :cdc OR attribute_not_exists(#lsn) "
-                "OR #lsn <= :t",
-                ExpressionAttributeNames={"#src": book.source, "#lsn": book.lsn},
-                ExpressionAttributeValues={":cdc": {"S": CDC}, ":t": {"N": str(truncate_lsn)}},
-            )
-            return True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-
-    with ThreadPoolExecutor(max_workers=settings.migration.write_concurrency) as pool:
-        for deleted in pool.map(delete, doomed):
-            if deleted:
-                result.removed += 1
-            else:
-                result.changed += 1
+    requests = [
+        {
+            "TableName": mapping.target,
+            "Key": {n: item[n] for n in key_names},
+            "ConditionExpression": "attribute_not_exists(#src) OR #src <> :cdc OR attribute_not_exists(#lsn) "
+            "OR #lsn <= :t",
+            "ExpressionAttributeNames": {"#src": book.source, "#lsn": book.lsn},
+            "ExpressionAttributeValues": {":cdc": {"S": CDC}, ":t": {"N": str(truncate_lsn)}},
+        }
+        for item in doomed
+    ]
+    result.removed, result.changed = delete_conditionally(client, requests, settings.migration.write_concurrency)
     floors.clear_truncate(mapping.source, truncate_lsn)
     return result

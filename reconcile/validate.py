@@ -200,7 +200,33 @@ def _type_checks(settings: Settings, mapping: TableMapping, checks: Checks) -> l
         )
     else:
         checks.add("source", "column types", "pass", f"Every type of {len(copied)} columns is supported{note}")
+    _template_check(mapping, {c.name: c.decision.codec or "" for c in columns}, checks)
     return [c.name for c in refused]
+
+
+FREE_TEXT = {"TEXT", "VARCHAR", "BPCHAR", "CITEXT", "CHAR", "XML", "LTREE", "TSVECTOR"}
+
+
+def _template_check(mapping: TableMapping, codecs: dict[str, str], checks: Checks) -> None:
+    """A key template joining two free-text columns is ambiguous in principle: ('a#b', 'c') and
+    ('a', 'b#c') give one key. The row pass proves the current data has no collision; this says the
+    template cannot prove it for future rows."""
+    risky = []
+    for spec in [mapping.partition_key, *([mapping.sort_key] if mapping.sort_key else [])]:
+        texts = [c for c in spec.columns if codecs.get(c) in FREE_TEXT]
+        if len(texts) >= 2:
+            risky.append(f"{spec.name} = '{spec.template}' joins text columns {', '.join(texts)}")
+    if risky:
+        checks.add(
+            "source",
+            "key templates",
+            "warn",
+            "; ".join(risky),
+            "a value containing the separator could give two rows one item key (the duplicate check covers "
+            "today's data only): use a separator the application never writes, or a numeric/uuid column",
+        )
+    else:
+        checks.add("source", "key templates", "pass", "Key templates join at most one text column each")
 
 
 def _one(conn: Any, query: sql.Composable, params: Sequence[Any] = ()) -> Any:

@@ -6,6 +6,7 @@ shape; the bridge notices the change, reconcile names the cause (not "finish the
 from __future__ import annotations
 
 import random
+import re
 import threading
 from pathlib import Path
 
@@ -59,7 +60,10 @@ def test_added_dropped_and_renamed_columns_under_live_writes_end_exact(isolated:
         writer.join(10)
         wait_until(lambda: "schema change of public.payments" in bridge.output(), 60, "the bridge to notice")
         noticed = bridge.output()
-        assert "added interest, fee; dropped interest_amount, transaction_reference" in noticed, noticed
+        # One warning or several, depending on how the DDL fell between the events the bridge saw.
+        added = {c for part in re.findall(r"added ([\w, ]+)", noticed) for c in part.split(", ")}
+        dropped = {c for part in re.findall(r"dropped ([\w, ]+)", noticed) for c in part.split(", ")}
+        assert (added, dropped) == ({"fee", "interest"}, {"interest_amount", "transaction_reference"}), noticed
         assert "reconcile --repair" in noticed
 
         found = cli.run("reconcile")

@@ -266,9 +266,26 @@ def test_the_bridge_refuses_to_start_without_the_replica_identity_a_derived_key_
     assert "ALTER TABLE public.payments REPLICA IDENTITY FULL" in out and "Traceback" not in out
 
 
-def test_retention_gap_stops_the_bridge(streaming: tuple[Settings, BridgeProcess]) -> None:
+def _delete_all_records(settings: Settings, at_least: int) -> None:
+    """What retention would do: once the change topic holds ``at_least`` records, delete all of them."""
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient
+
+    topic = topic_for(settings, "public.payments")
+    probe = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "probe"})
+    wait_until(
+        lambda: sum(probe.get_watermark_offsets(TopicPartition(topic, p))[1] for p in range(4)) >= at_least,
+        30,
+        "the changes to reach Kafka",
+    )
+    ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p))[1]) for p in range(4)]
+    probe.close()
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    for future in admin.delete_records(ends).values():
+        future.result()
+
+
+def test_retention_gap_stops_the_bridge(streaming: tuple[Settings, BridgeProcess]) -> None:
 
     settings, bridge = streaming
     dsn = settings.source.dsn.get_secret_value()
@@ -276,18 +293,7 @@ def test_retention_gap_stops_the_bridge(streaming: tuple[Settings, BridgeProcess
     assert_converged(settings)
     assert bridge.stop() == 0, bridge.output()
     _sql(settings, "UPDATE payments SET payment_status = 'Failed'")  # events the bridge never sees
-    topic = topic_for(settings, "public.payments")
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "probe"})
-    wait_until(
-        lambda: sum(consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in range(4)) >= 40,
-        30,
-        "the updates to reach Kafka",
-    )
-    ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p))[1]) for p in range(4)]
-    consumer.close()
-    for future in admin.delete_records(ends).values():  # what retention would do
-        future.result()
+    _delete_all_records(settings, at_least=40)
     bridge.start()
     assert bridge.proc is not None
     assert bridge.proc.wait(60) == 1
@@ -300,7 +306,6 @@ def test_expired_committed_offsets_resume_from_the_bridges_record_or_stop_on_a_g
     """Kafka deletes an idle group's committed offsets after offsets.retention.minutes (7 days). The
     bridge then resumes from its own record, even under start_from=latest (which would jump past the
     unapplied changes), and when retention also deleted changes it never applied, it stops on the gap."""
-    from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient
 
     stream = isolated.stream.model_copy(update={"metrics_port": 0, "start_from": "latest"})
@@ -328,17 +333,7 @@ def test_expired_committed_offsets_resume_from_the_bridges_record_or_stop_on_a_g
     assert again.stop() == 0, again.output()
 
     _sql(settings, "UPDATE payments SET payment_status = 'Refunded'")  # unapplied, then deleted by retention
-    topic = topic_for(settings, "public.payments")
-    probe = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "probe"})
-    wait_until(
-        lambda: sum(probe.get_watermark_offsets(TopicPartition(topic, p))[1] for p in range(4)) >= 70,
-        30,
-        "the updates to reach Kafka",
-    )
-    ends = [TopicPartition(topic, p, probe.get_watermark_offsets(TopicPartition(topic, p))[1]) for p in range(4)]
-    probe.close()
-    for future in admin.delete_records(ends).values():
-        future.result()
+    _delete_all_records(settings, at_least=70)
     expire_offsets()
     gap = BridgeProcess(settings, tmp_path).start()
     assert gap.proc is not None

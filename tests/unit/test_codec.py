@@ -402,7 +402,6 @@ SAME_VALUES: list[tuple[str, Any, str | None, str | None, AttributeValue | None]
     ),
     ("_BYTEA", ["AP8="], None, '{"\\\\x00ff"}', {"L": [{"B": b"\x00\xff"}]}),
     ("_JSONB", ['{"a": 1}'], "io.debezium.data.Json", '{"{\\"a\\": 1}"}', {"L": [{"M": {"a": {"N": "1"}}}]}),
-    ("_TIMETZ", ["09:00:00Z"], "io.debezium.time.ZonedTime", "{10:00:00+01}", {"L": [{"S": "09:00:00.000000Z"}]}),
     ("TEXT", None, None, None, None),  # NULL: the attribute is omitted
     ("_TEXT", None, None, None, None),
 ]
