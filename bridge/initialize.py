@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from bridge.tables import control_table_spec, ensure_table, table_spec
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 def initialize(
@@ -47,6 +50,7 @@ def initialize(
             progress(
                 f"source {prep.table}: replica identity {prep.replica_identity}{note}, publication {prep.publication}"
             )
+        record_schemas(settings, client)
     if connector:
         from connectors.debezium import ConnectClient, connector_config
 
@@ -55,3 +59,31 @@ def initialize(
         report["connector"] = {"name": settings.connect.connector_name, "created": created}
         progress(f"connector {settings.connect.connector_name}: {'registered' if created else 'updated'}")
     return report
+
+
+def record_schemas(settings: Settings, client: DynamoDBClient) -> None:
+    """The row schema of each mapped table as the bridge will see it, unless one is recorded already: the
+    baseline the bridge compares its first events with, so a column added before the first change the
+    bridge applies (while the backfill runs, say) is still noticed."""
+    from bridge.pgtypes import table_columns
+    from bridge.postgres import connect
+    from bridge.schemas import SchemaHistory
+
+    history = SchemaHistory(client, settings.dynamodb.control_table)
+    with connect(settings) as conn:
+        row = conn.execute("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint").fetchone()
+        lsn = int(str(row[0])) if row else 0
+        for mapping in settings.tables:
+            if history.current(mapping.source) is not None:
+                continue
+            columns = table_columns(conn, mapping.schema_name, mapping.table_name)
+            history.record(
+                mapping.source,
+                lsn,
+                tuple(
+                    (c.name, c.type_name.upper())
+                    for c in columns
+                    if c.name not in mapping.exclude_columns and not c.generated
+                ),
+                None,
+            )

@@ -113,6 +113,10 @@ class DynamoSink:
             return [self.put(actions[0])]
         return list(self.pool.map(self.put, actions))
 
+    def write_conditional(self, writes: Sequence[tuple[WriteAction, dict[str, Any]]]) -> list[WriteResult]:
+        """Apply each action under its own condition (distinct keys, concurrently); results in order."""
+        return list(self.pool.map(lambda write: self.put(*write), writes))
+
     def _on_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         metrics.RETRIES.labels(retry_cause(exc) if exc else "unknown").inc()

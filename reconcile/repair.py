@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge.codec import CodecError
 from bridge.config import Settings
@@ -52,6 +52,8 @@ class Repairer:
         result = RepairResult()
         todo = [d for d in differences if d.kind in REPAIRABLE]
         rows = self._current_rows([d.pk for d in todo if d.pk is not None])
+        writes: list[tuple[WriteAction, dict[str, Any]]] = []
+        keys: list[KeyTexts] = []
         for diff in todo:
             result.attempted += 1
             try:
@@ -59,13 +61,15 @@ class Repairer:
             except CodecError as exc:
                 result.failed.append(f"{diff.key}: {exc}")
                 continue
-            outcome = self.sink.put(action, self.rules.unchanged_since(diff.actual))
+            writes.append((action, self.rules.unchanged_since(diff.actual)))
+            keys.append(diff.key)
+        for key, outcome in zip(keys, self.sink.write_conditional(writes), strict=True):  # concurrently
             if outcome.outcome == "applied":
                 result.repaired += 1
             elif outcome.outcome == "stale":
                 result.conflicts += 1
             else:
-                result.failed.append(f"{diff.key}: {outcome.reason}")
+                result.failed.append(f"{key}: {outcome.reason}")
         self.sink.close()
         return result
 

@@ -50,10 +50,14 @@ def test_added_dropped_and_renamed_columns_under_live_writes_end_exact(isolated:
     writer = threading.Thread(target=_touch, args=(dsn, stop))
     try:
         assert cli.run("backfill", "--migration-id", "before-ddl").returncode == 0
-        writer.start()
         wait_until(lambda: len(dynamo_items(settings)) == ROWS, 60, "the copy")
         with psycopg.connect(dsn, autocommit=True) as conn:
-            for statement in DDL:
+            # Before any change reaches the bridge: its first event already has the new column, and only
+            # the baseline `init` recorded tells it that the copy did not.
+            conn.execute(DDL[0])
+            writer.start()
+            stop.wait(2)
+            for statement in DDL[1:]:
                 conn.execute(statement)
         stop.wait(3)  # live writes go on with the new shape
         stop.set()
