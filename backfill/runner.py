@@ -217,6 +217,7 @@ class Backfill:
     def _new_plan(self, migration_id: str, position: str | None) -> Plan:
         o = self.options
         with connect(self.settings) as conn:
+            pgrows.configure(conn)  # boundaries are key text, read back by the copy's session: same output settings
             columns = key_columns(conn, self.mapping)
             boundaries = compute_boundaries(conn, self.mapping, columns, o.segments * o.ranges_per_segment)
             plan = Plan(
