@@ -124,20 +124,24 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 class Bridge:
     """One ``ddbridge stream`` process: a member of the bridge's consumer group."""
 
-    def __init__(self, settings: Settings, tables: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tables: list[str] | None = None,
+        *,
+        consumer: Consumer | None = None,
+        producer: Producer | None = None,
+    ) -> None:
         self.settings = settings
         mappings = [settings.mapping(t) for t in tables] if tables else list(settings.tables)
         m = settings.migration
         client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
-        self.floor_store = FloorStore(make_client(settings.dynamodb, max_attempts=8), settings.dynamodb.control_table)
+        control = make_client(settings.dynamodb, max_attempts=8)  # the control table: floors, positions, schemas
+        self.floor_store = FloorStore(control, settings.dynamodb.control_table)
         self.floors: dict[str, int] | None = None  # loaded when the loop starts (tests may preset them)
-        self.positions = PositionStore(
-            make_client(settings.dynamodb, max_attempts=8),
-            settings.dynamodb.control_table,
-            settings.kafka.consumer_group,
-        )
+        self.positions = PositionStore(control, settings.dynamodb.control_table, settings.kafka.consumer_group)
         self.applied: dict[tuple[str, int], int] = {}  # committed since the last save of the record
-        self.schema_history = SchemaHistory(self.floor_store.client, settings.dynamodb.control_table)
+        self.schema_history = SchemaHistory(control, settings.dynamodb.control_table)
         self.known_schemas: dict[str, tuple[Columns, int]] = {}
         grace_s = m.tombstone_grace_days * 86400
         self.routes: dict[str, TableRoute] = {}
@@ -147,14 +151,18 @@ class Bridge:
             rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
             sink = DynamoSink.for_settings(settings, rules, client)
             self.routes[topic_for(settings, mapping.source)] = TableRoute(mapping, rules, sink)
-        self.consumer = Consumer(consumer_config(settings))
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka.bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "client.id": "ddbridge-dlq",
-            }
+        self.consumer = consumer if consumer is not None else Consumer(consumer_config(settings))
+        self.producer = (
+            producer
+            if producer is not None
+            else Producer(
+                {
+                    "bootstrap.servers": settings.kafka.bootstrap_servers,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "client.id": "ddbridge-dlq",
+                }
+            )
         )
         s = settings.stream
         self.dlq = DeadLetterQueue(

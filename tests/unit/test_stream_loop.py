@@ -73,6 +73,19 @@ class ScriptedConsumer:
         pass
 
 
+class NoProducer:
+    """The dead-letter producer: nothing is dead-lettered in these tests."""
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("nothing should be dead-lettered")
+
+    def flush(self, timeout: float = 0) -> int:
+        return 0
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+
 class NoPositions:
     """The bridge's position record, kept in memory."""
 
@@ -88,11 +101,9 @@ class NoPositions:
 
 def _bridge(consumer: ScriptedConsumer) -> Bridge:
     settings = load_settings(EXAMPLE)
-    bridge = Bridge(settings)
+    bridge = Bridge(settings, consumer=consumer, producer=NoProducer())  # type: ignore[arg-type]
     bridge.floors = {}  # no control table here
     bridge.positions = NoPositions()  # type: ignore[assignment]
-    bridge.consumer.close()
-    bridge.consumer = consumer  # type: ignore[assignment]
     apply_batch = bridge.apply_batch
 
     def slow_batch(messages: list[Any]) -> Any:  # the writes last until a poll was made meanwhile
