@@ -34,6 +34,17 @@ DEBEZIUM_PLUGIN_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 OPS_DIR = Path(__file__).resolve().parent
 
 
+def kafka_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A random KRaft cluster id, never starting with "-" (the storage tool would read it as an option).
+
+    Kafka's own ``Uuid.randomUuid`` skips such ids for the same reason.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @dataclass
 class Component:
     """One server of the stack."""
@@ -330,8 +341,9 @@ class LocalStack:
         install.ensure_jvm_jars(self.jvm, self.settings.install_timeout_s)
         props = self._kafka_properties()
         if not (self.root / "kafka" / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            argv = self._java("kafka", 256, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props))
+            argv = self._java(
+                "kafka", 256, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c", str(props)
+            )
             out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
             if out.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(out.stdout + out.stderr).strip()}")
