@@ -17,16 +17,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bridge.config import Settings, TableMapping
-from bridge.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class KeyColumn:
-    """A primary-key column and its SQL type (``format_type``), used to cast stored boundaries back."""
-
-    name: str
-    sql_type: str
+from bridge.config import TableMapping
+from bridge.keyset import KeyColumn
 
 
 @dataclass
@@ -80,58 +72,6 @@ def fingerprint(mapping: TableMapping, start_date: date | None, end_date: date |
         "segments": segments,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def key_columns(conn: psycopg.Connection[Any], mapping: TableMapping) -> list[KeyColumn]:
-    """The mapping's primary-key columns with their SQL types; they must be the table's primary key."""
-    rows = conn.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
-        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-        "WHERE i.indrelid = %s::regclass AND i.indisprimary",
-        (f'"{mapping.schema_name}"."{mapping.table_name}"',),
-    ).fetchall()
-    types = {str(name): str(type_) for name, type_ in rows}
-    if sorted(types) != sorted(mapping.primary_key):
-        raise ConfigError(
-            f"table {mapping.source}: the mapping says primary_key={mapping.primary_key} but PostgreSQL's primary key "
-            f"is {sorted(types) or 'missing'}; the backfill pages on the real primary key — fix [[tables]].primary_key"
-        )
-    return [KeyColumn(c, types[c]) for c in mapping.primary_key]
-
-
-def row_key(columns: list[KeyColumn]) -> sql.Composable:
-    """``(a, b)`` for the key columns."""
-    return sql.SQL("({})").format(sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
-
-
-def key_literal(columns: list[KeyColumn]) -> sql.Composable:
-    """``(%s::type_a, %s::type_b)``: placeholders for a stored key, cast back to the column types."""
-    return sql.SQL("({})").format(
-        sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(c.sql_type)) for c in columns)  # type from catalog
-    )
-
-
-def date_filter(
-    settings: Settings, mapping: TableMapping, start: date | None, end: date | None
-) -> tuple[sql.Composable, list[Any]]:
-    """The ``AND date_column BETWEEN`` clause of a date-range migration (inclusive on both ends)."""
-    if start is None and end is None:
-        return sql.SQL(""), []
-    if not mapping.date_column:
-        raise ConfigError(
-            f"table {mapping.source}: --start-date/--end-date need [[tables]].date_column (e.g. date_column = "
-            "'payment_date') in the config"
-        )
-    column = sql.Identifier(mapping.date_column)
-    parts: list[sql.Composable] = []
-    params: list[Any] = []
-    if start is not None:
-        parts.append(sql.SQL(" AND {} >= %s").format(column))
-        params.append(start)
-    if end is not None:
-        parts.append(sql.SQL(" AND {} < %s").format(column))
-        params.append(date.fromordinal(end.toordinal() + 1))  # whole end day, for date and timestamp columns
-    return sql.Composed(parts), params
 
 
 def compute_boundaries(

@@ -27,23 +27,15 @@ from typing import Any
 from psycopg import sql
 
 from backfill.checkpoints import MigrationStore, RangeCheckpoint, now_iso
-from backfill.plan import (
-    KeyColumn,
-    Plan,
-    compute_boundaries,
-    date_filter,
-    fingerprint,
-    key_columns,
-    key_literal,
-    row_key,
-)
+from backfill.plan import Plan, compute_boundaries, fingerprint
 from bridge import metrics, pgrows
 from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
 from bridge.errors import ConfigError, TerminalError
+from bridge.keyset import KeyColumn, date_filter, range_condition, row_key
 from bridge.mapping import RowMapper
-from bridge.postgres import connect, slot_state
+from bridge.postgres import connect, key_columns, slot_state
 from bridge.rules import WriteAction, WriteRules
 from bridge.sink import DynamoSink
 from connectors.debezium import ConnectClient
@@ -239,20 +231,9 @@ class Backfill:
 
     def _where(self, plan: Plan, index: int, after: list[str] | None) -> tuple[sql.Composable, list[Any]]:
         lower, upper = plan.bounds(index)
-        key, literal = row_key(plan.key_columns), key_literal(plan.key_columns)
-        parts: list[sql.Composable] = [sql.SQL("TRUE")]
-        params: list[Any] = []
-        if after is not None:
-            parts.append(sql.SQL("{} > {}").format(key, literal))
-            params += after
-        elif lower is not None:
-            parts.append(sql.SQL("{} >= {}").format(key, literal))
-            params += lower
-        if upper is not None:
-            parts.append(sql.SQL("{} < {}").format(key, literal))
-            params += upper
-        dates, date_params = date_filter(self.settings, self.mapping, self._start(plan), self._end(plan))
-        return sql.Composed([sql.SQL(" AND ").join(parts), dates]), params + date_params
+        keys, params = range_condition(plan.key_columns, lower, upper, after)
+        dates, date_params = date_filter(self.mapping, self._start(plan), self._end(plan))
+        return sql.Composed([keys, dates]), params + date_params
 
     @staticmethod
     def _start(plan: Plan) -> date | None:

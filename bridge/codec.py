@@ -265,10 +265,14 @@ DebeziumConverter = Callable[[Any, str | None], AttributeValue]
 _JAVA_ARRAY = re.compile(r"\[L[\w.$]+;@[0-9a-f]+")  # what Debezium makes of a nested text array
 
 
-def _dbz_int(value: Any, semantic: str | None) -> AttributeValue:
+def _dbz_integer(value: Any, unit: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise CodecError(f"{value!r} is not an integer")
-    return {"N": str(value)}
+        raise CodecError(f"{value!r} is not an integer" + (f" (a count of {unit})" if unit else ""))
+    return value
+
+
+def _dbz_int(value: Any, semantic: str | None) -> AttributeValue:
+    return {"N": str(_dbz_integer(value))}
 
 
 def _dbz_numeric(value: Any, semantic: str | None) -> AttributeValue:
@@ -292,29 +296,30 @@ def _dbz_bool(value: Any, semantic: str | None) -> AttributeValue:
 
 
 def _dbz_date(value: Any, semantic: str | None) -> AttributeValue:
-    ordinal = EPOCH.toordinal() + int(value)
+    days = _dbz_integer(value, "days since 1970")
+    ordinal = EPOCH.toordinal() + days
     if not 1 <= ordinal <= date.max.toordinal():
-        raise _no_exact_form("date", f"{int(value)} days since 1970")
+        raise _no_exact_form("date", f"{days} days since 1970")
     return {"S": date.fromordinal(ordinal).isoformat()}
 
 
 def _dbz_timestamp(value: Any, semantic: str | None) -> AttributeValue:
     if semantic == "io.debezium.time.Timestamp":
-        micros = int(value) * 1000
+        micros = _dbz_integer(value, "milliseconds") * 1000
     elif semantic == "io.debezium.time.NanoTimestamp":
-        micros = int(value) // 1000
+        micros = _dbz_integer(value, "nanoseconds") // 1000
     else:  # io.debezium.time.MicroTimestamp
-        micros = int(value)
+        micros = _dbz_integer(value, "microseconds")
     return {"S": _micros_timestamp(micros)}
 
 
 def _dbz_time(value: Any, semantic: str | None) -> AttributeValue:
     if semantic == "io.debezium.time.Time":
-        micros = int(value) * 1000
+        micros = _dbz_integer(value, "milliseconds") * 1000
     elif semantic == "io.debezium.time.NanoTime":
-        micros = int(value) // 1000
+        micros = _dbz_integer(value, "nanoseconds") // 1000
     else:  # io.debezium.time.MicroTime
-        micros = int(value)
+        micros = _dbz_integer(value, "microseconds")
     return {"S": _micros_time(micros)}
 
 
@@ -439,7 +444,11 @@ def hstore_text(text: str) -> AttributeValue:
 
 
 def _txt_float(text: str) -> AttributeValue:
-    return float_number(float(text))
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise CodecError(f"{text!r} is not a floating-point number") from exc
+    return float_number(value)
 
 
 _TEXT: dict[str, TextConverter] = {

@@ -25,7 +25,7 @@ THROTTLE_CODES = {
     "TransactionConflictException",
 }
 SERVER_CODES = {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
-BOTO_METHODS = {"PutItem": "put_item", "Scan": "scan"}
+BOTO_METHODS = {"PutItem": "put_item", "Scan": "scan", "BatchGetItem": "batch_get_item"}
 
 
 def make_client(settings: DynamoSettings, *, pool_size: int = 32, max_attempts: int = 5) -> DynamoDBClient:
@@ -94,11 +94,12 @@ def make_put_item(settings: DynamoSettings, *, pool_size: int) -> Callable[..., 
     return make_call(settings, "PutItem", pool_size=pool_size)
 
 
-def make_scan(settings: DynamoSettings, *, pool_size: int, attempts: int = 5) -> Callable[..., Any]:
-    """A Scan caller that retries throttling, 5xx and network errors with jittered backoff."""
-    call = make_call(settings, "Scan", pool_size=pool_size)
+def make_reader(settings: DynamoSettings, operation: str, *, pool_size: int, attempts: int = 5) -> Callable[..., Any]:
+    """A caller of a read operation (Scan, BatchGetItem) that retries throttling, 5xx and network
+    errors with jittered backoff."""
+    call = make_call(settings, operation, pool_size=pool_size)
 
-    def scan_page(**request: Any) -> Any:
+    def read(**request: Any) -> Any:
         for attempt in Retrying(
             stop=stop_after_attempt(attempts),
             wait=wait_random_exponential(multiplier=0.05, max=5),
@@ -109,4 +110,9 @@ def make_scan(settings: DynamoSettings, *, pool_size: int, attempts: int = 5) ->
                 return call(**request)
         raise AssertionError("unreachable")  # Retrying either returns or re-raises
 
-    return scan_page
+    return read
+
+
+def make_scan(settings: DynamoSettings, *, pool_size: int, attempts: int = 5) -> Callable[..., Any]:
+    """A retrying Scan caller."""
+    return make_reader(settings, "Scan", pool_size=pool_size, attempts=attempts)

@@ -39,19 +39,33 @@ class ChangeEvent:
 BUILTIN_TYPES = TypeRegistry()  # built-in type names only; the bridge passes one that can read the catalog
 
 
-def _column_types(struct_schema: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object; a malformed record is a CodecError."""
+    if not isinstance(value, dict):
+        raise CodecError(f"malformed change event: {what} is {type(value).__name__}, not an object")
+    return value
+
+
+def _column_types(struct_schema: Any) -> dict[str, tuple[str, str | None]]:
     """Column -> (type name as Debezium reports it, semantic name; for an array, its items' name)."""
     types: dict[str, tuple[str, str | None]] = {}
-    for f in struct_schema.get("fields", []):
+    fields = _object(struct_schema, "a row schema").get("fields", [])
+    if not isinstance(fields, list):
+        raise CodecError("malformed change event: a row schema's fields are not a list")
+    for f in fields:
+        f = _object(f, "a field schema")
         params = f.get("parameters") or {}
-        pg_type = params.get(SOURCE_TYPE)
+        pg_type = params.get(SOURCE_TYPE) if isinstance(params, dict) else None
         if pg_type is None:
             raise MissingColumnTypes(
                 f"change events carry no PostgreSQL column types (field {f.get('field')!r}): the connector must set "
                 "column.propagate.source.type=.* — register it with `ddbridge connector register`"
             )
-        semantic = (f.get("items") or {}).get("name") if f.get("type") == "array" else f.get("name")
-        types[f["field"]] = (pg_type, semantic)
+        name, items = f.get("field"), f.get("items")
+        if not isinstance(name, str) or not isinstance(pg_type, str):
+            raise CodecError(f"malformed change event: a field schema has no name or type ({name!r}, {pg_type!r})")
+        semantic = _object(items, "an array's items schema").get("name") if f.get("type") == "array" else f.get("name")
+        types[name] = (pg_type, semantic if isinstance(semantic, str) else None)
     return types
 
 
@@ -75,9 +89,11 @@ def decode_row(
     types = _column_types(struct_schema)
     row: Row = {}
     unavailable: set[str] = set()
-    for column, value in payload.items():
+    for column, value in _object(payload, "a row image").items():
         if column in excluded:
             continue
+        if column not in types:
+            raise CodecError(f"malformed change event: column {column} is not in the event's schema", column)
         pg_type, semantic = types[column]
         if _is_unavailable(pg_type, value):
             unavailable.add(column)
@@ -86,8 +102,6 @@ def decode_row(
             row[column] = from_debezium(registry.codec_type(pg_type), value, semantic)
         except CodecError as exc:
             raise CodecError(exc.reason, column) from exc
-        except (ValueError, OverflowError, TypeError) as exc:  # a value of the wrong shape for its type
-            raise CodecError(f"{pg_type} value {value!r} could not be decoded: {exc}", column) from exc
     return row, unavailable
 
 
@@ -105,8 +119,11 @@ def parse_change_event(
     payload, schema = doc["payload"], doc["schema"]
     if not isinstance(payload, dict) or "op" not in payload:
         raise CodecError("not a Debezium change event (no 'op')")
-    fields = {f["field"]: f for f in schema.get("fields", [])}
-    source = payload.get("source") or {}
+    envelope = _object(schema, "the schema").get("fields", [])
+    if not isinstance(envelope, list):
+        raise CodecError("malformed change event: the schema's fields are not a list")
+    fields = {str(f.get("field")): f for f in (_object(f, "an envelope field") for f in envelope)}
+    source = _object(payload.get("source") or {}, "the source block")
     table = f"{source.get('schema')}.{source.get('table')}"
     before, _ = (
         decode_row(fields["before"], payload.get("before"), registry, excluded) if "before" in fields else (None, set())
@@ -114,14 +131,18 @@ def parse_change_event(
     after, unavailable = (
         decode_row(fields["after"], payload.get("after"), registry, excluded) if "after" in fields else (None, set())
     )
-    lsn = source.get("lsn")
+    lsn, ts_ms = source.get("lsn"), source.get("ts_ms")
+    if lsn is not None and (isinstance(lsn, bool) or not isinstance(lsn, int)):
+        raise CodecError(f"malformed change event: source.lsn {lsn!r} is not an integer")
+    if ts_ms is not None and (isinstance(ts_ms, bool) or not isinstance(ts_ms, int)):
+        raise CodecError(f"malformed change event: source.ts_ms {ts_ms!r} is not an integer")
     row_schema = fields.get("after") or fields.get("before") or {}
     columns = tuple((c, t) for c, (t, _) in _column_types(row_schema).items() if c not in excluded)
     return ChangeEvent(
         op=str(payload["op"]),
         table=table,
-        lsn=int(lsn) if lsn is not None else None,
-        ts_ms=source.get("ts_ms"),
+        lsn=lsn,
+        ts_ms=ts_ms,
         before=before,
         after=after,
         unavailable=unavailable,

@@ -105,6 +105,4 @@ class RowDecoder:
                 row[column] = None if value is None else convert(value)
         except CodecError as exc:
             raise CodecError(exc.reason, column) from exc
-        except (ValueError, OverflowError) as exc:  # PostgreSQL text the codec's parser rejects
-            raise CodecError(f"value {str(value)[:60]!r} could not be decoded: {exc}", column) from exc
         return row

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from bridge.config import Settings, TableMapping
 from bridge.errors import ConfigError, TerminalError
+from bridge.keyset import KeyColumn
 
 
 def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
@@ -181,3 +183,20 @@ def slot_state(settings: Settings) -> SlotState | None:
         int(retained) if retained is not None else None,  # type: ignore[call-overload]
         str(flushed) if flushed is not None else None,
     )
+
+
+def key_columns(conn: psycopg.Connection[Any], mapping: TableMapping) -> list[KeyColumn]:
+    """The mapping's primary-key columns with their SQL types; they must be the table's primary key."""
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        (f'"{mapping.schema_name}"."{mapping.table_name}"',),
+    ).fetchall()
+    types = {str(name): str(type_) for name, type_ in rows}
+    if sorted(types) != sorted(mapping.primary_key):
+        raise ConfigError(
+            f"table {mapping.source}: the mapping says primary_key={mapping.primary_key} but PostgreSQL's primary key "
+            f"is {sorted(types) or 'missing'}; the backfill pages on the real primary key — fix [[tables]].primary_key"
+        )
+    return [KeyColumn(c, types[c]) for c in mapping.primary_key]

@@ -44,13 +44,13 @@ from bridge.config import Settings, TableMapping
 from bridge.dlq import DeadLetter, DeadLetterQueue
 from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError, TerminalError
-from bridge.events import ChangeEvent, MissingColumnTypes, parse_change_event
+from bridge.events import ChangeEvent, parse_change_event
 from bridge.floors import FloorStore
 from bridge.mapping import RowMapper
 from bridge.pgtypes import PgType, TypeRegistry, load_types
 from bridge.positions import PositionStore
 from bridge.postgres import connect
-from bridge.rules import NeedsFullReplicaIdentity, WriteAction, WriteRules, coalesce
+from bridge.rules import WriteAction, WriteRules, coalesce
 from bridge.schemas import Columns, SchemaHistory, compare
 from bridge.sink import DynamoSink, oversize_reason
 from connectors.debezium import topic_for
@@ -141,6 +141,9 @@ class Bridge:
         self.floors: dict[str, int] | None = None  # loaded when the loop starts (tests may preset them)
         self.positions = PositionStore(control, settings.dynamodb.control_table, settings.kafka.consumer_group)
         self.applied: dict[tuple[str, int], int] = {}  # committed since the last save of the record
+        # Per assigned partition, the offset a commit may not go below: where the assignment resumed,
+        # then the last commit. A commit below it would make Kafka replay or skip: refused.
+        self.commit_floor: dict[tuple[str, int], int] = {}
         self.schema_history = SchemaHistory(control, settings.dynamodb.control_table)
         self.known_schemas: dict[str, tuple[Columns, int]] = {}
         grace_s = m.tombstone_grace_days * 86400
@@ -222,6 +225,7 @@ class Bridge:
                     "offsets to the current end and start the bridge again"
                 )
             tp.offset = resume
+            self.commit_floor[key] = resume
             if mine is None:
                 fresh[key] = resume
         self.positions.save(fresh)  # from now on a lost commit cannot send this partition elsewhere
@@ -238,6 +242,8 @@ class Bridge:
         self.save_positions()
         self.revocations += 1
         revoked = {(p.topic, p.partition) for p in partitions}
+        for key in revoked:
+            self.commit_floor.pop(key, None)
         self.carry = [m for m in self.carry if (m.topic(), m.partition()) not in revoked]
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in revoked]
         consumer.unassign()
@@ -252,6 +258,7 @@ class Bridge:
         self.carry = []
         self.revocations += 1
         self.assignment = []
+        self.commit_floor.clear()
         consumer.unassign()
         log.warning("lost %d partition(s); their uncommitted batch will be replayed by the new owner", len(partitions))
 
@@ -276,9 +283,7 @@ class Bridge:
                 event = parse_change_event(value, self.types, route.excluded)
                 metrics.EVENTS_CONSUMED.labels(source, event.op).inc()
                 actions = self._plan(route, event, now_s)
-            except (MissingColumnTypes, NeedsFullReplicaIdentity, TruncateError):
-                raise
-            except (CodecError, ValueError, KeyError, TypeError) as exc:
+            except CodecError as exc:  # the one data error: anything else stops the bridge, nothing committed
                 result.dead.append(DeadLetter(msg, source, type(exc).__name__, str(exc)))
                 continue
             self._note_schema(source, event)  # outside the data-error handling: a failure here stops the bridge
@@ -367,9 +372,19 @@ class Bridge:
         for msg in result.messages:
             key = (msg.topic() or "", msg.partition() or 0)
             offsets[key] = max(offsets.get(key, -1), (msg.offset() or 0) + 1)
+        backwards = [(k, o) for k, o in offsets.items() if o < self.commit_floor.get(k, o)]
+        if backwards:
+            (topic, partition), offset = backwards[0]
+            raise TerminalError(
+                f"refusing to commit offset {offset} of {topic}[{partition}]: offset "
+                f"{self.commit_floor[(topic, partition)]} was already resumed from or committed, and a commit "
+                "must never go backwards; nothing was committed. This is a bug in ddbridge: restart the bridge "
+                "(it resumes at the last commit) and report it with this log"
+            )
         if offsets:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
             self.applied.update(offsets)
+            self.commit_floor.update(offsets)
         now = time.time()
         for source, ts_ms in result.newest_ts_ms.items():
             metrics.REPLICATION_LAG.labels(source).set(max(0.0, now - ts_ms / 1000))

@@ -7,6 +7,10 @@ reads the row again. The key is *resolved* when DynamoDB equals the latest row. 
 *confirmed* only when the row did not change between the two reads (so no commit raced the
 DynamoDB read) and the bridge had caught up; ``confirm_rounds`` such re-checks in a row confirm it.
 Keys that keep changing, or a bridge that never catches up, leave the key *unsettled* at the deadline.
+
+A few candidates (at most ``FIRST_LOOK_LIMIT``) first get one look without waiting, which spares the
+wait for the slot to move when every difference was in flight; many candidates (a schema change, an
+unfinished backfill) go straight to the re-checks, where a look costs more than the wait.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bridge.codec import CodecError
 from bridge.config import Settings
+from bridge.dynamo import make_reader
 from reconcile.canonical import FieldDiff, Item, KeyTexts, bookkeeping_names, content, digest, field_diff
 from reconcile.catchup import CatchUp, CatchUpState
 from reconcile.compare import Candidate
@@ -26,7 +31,9 @@ from reconcile.source import SourceTable
 from reconcile.target import get_items
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
+
+FIRST_LOOK_LIMIT = 1_000
 
 DiffKind = Literal["missing", "extra", "different", "unstorable", "unsettled"]
 
@@ -73,26 +80,28 @@ class Rechecker:
         self,
         settings: Settings,
         source: SourceTable,
-        client: DynamoDBClient,
         catchup: CatchUp,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        confirm_rounds: int | None = None,
     ) -> None:
         self.settings = settings
+        self.confirm_rounds = settings.reconcile.confirm_rounds if confirm_rounds is None else confirm_rounds
         self.source = source
-        self.client = client
         self.catchup = catchup
         self.sleep = sleep
         self.book = settings.bookkeeping
         self.hidden = bookkeeping_names(self.book)
         self.key_names = source.mapper.key_names
         self.key_types = source.mapper.key_types
+        workers = settings.reconcile.scan_segments  # as many as the Scan
+        self.batch_get = make_reader(settings.dynamodb, "BatchGetItem", pool_size=workers + 2, attempts=8)
 
     # -- reading both sides --------------------------------------------------------------------
 
     def _items(self, keys: Sequence[KeyTexts]) -> dict[KeyTexts, Item]:
-        target, workers = self.source.mapping.target, self.settings.reconcile.scan_segments  # as many as the Scan
-        return get_items(self.client, target, self.key_names, self.key_types, keys, workers=workers)
+        target, workers = self.source.mapping.target, self.settings.reconcile.scan_segments
+        return get_items(self.batch_get, target, self.key_names, self.key_types, keys, workers=workers)
 
     def _expected(self, pks: Sequence[tuple[str, ...]]) -> tuple[str, dict[KeyTexts, Item], dict[KeyTexts, str]]:
         """PostgreSQL's items for these primary keys (by item key), unencodable rows' reasons, and the
@@ -131,7 +140,7 @@ class Rechecker:
         if not pending:
             return result
         deadline = time.monotonic() + self.settings.reconcile.in_flight_timeout_s
-        waiting = False  # the first pass only drops what already agrees: no wait needed for that
+        waiting = len(pending) > FIRST_LOOK_LIMIT  # a first look only drops what already agrees: no wait
         while pending:
             state = self._round(pending, result, deadline if waiting else None)
             if state is not None:
@@ -159,8 +168,11 @@ class Rechecker:
             for key, item in self._items(unknown).items():
                 pending[key].candidate.pk = self.source.primary_key_of_item(key, item)
         pks = [t.candidate.pk for t in pending.values() if t.candidate.pk is not None]
-        lsn, before, _ = self._expected(pks)
-        state = self.catchup.wait(lsn, deadline) if deadline is not None else None
+        state: CatchUpState | None = None
+        before: dict[KeyTexts, Item] = {}
+        if deadline is not None:  # a waited re-check: the row as it was before the wait, and the wait
+            lsn, before, _ = self._expected(pks)
+            state = self.catchup.wait(lsn, deadline)
         actual = self._items(keys)
         _, after, errors = self._expected(pks)
         for key in keys:
@@ -182,7 +194,7 @@ class Rechecker:
                 track.streak, track.detail = 0, state.detail
             else:
                 track.streak += 1
-            if track.streak >= self.settings.reconcile.confirm_rounds:
+            if track.streak >= self.confirm_rounds:
                 result.confirmed.append(self._difference(key, track, self._kind(track), ""))
                 del pending[key]
         return state

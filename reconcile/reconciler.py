@@ -155,7 +155,9 @@ def reconcile(
     sample, sample_candidates = prober.sample(records[:size])
     say(f"sample: {sample.size - len(sample.mismatched)}/{sample.size} rows match at first read")
     candidates = _merge(full.candidates, sample_candidates)
-    rechecker = Rechecker(settings, source, client, catchup)
+    # Under --repair one re-check after catch-up confirms: the repair is conditional on the item the
+    # re-check saw, so a difference the bridge was about to fix costs a write, never a wrong item.
+    rechecker = Rechecker(settings, source, catchup, confirm_rounds=1 if options.repair else None)
     if candidates:
         say(f"re-checking {len(candidates):,} differences after the bridge catches up (in-flight changes)")
     recheck = rechecker.run(candidates)
@@ -178,7 +180,13 @@ def reconcile(
     )
     if options.repair and recheck.confirmed:
         say(f"repairing {len(recheck.confirmed):,} differences from PostgreSQL")
+        repair_started = time.monotonic()
         report.repair = Repairer(settings, source, client).repair(recheck.confirmed)
+        done = report.repair
+        say(
+            f"repaired {done.repaired:,} of {done.attempted:,} ({done.conflicts:,} changed meanwhile, "
+            f"{len(done.failed):,} failed) in {time.monotonic() - repair_started:.1f} s; verifying them"
+        )
         repaired = [Candidate(d.key, "different", d.pk) for d in recheck.confirmed if d.kind != "unstorable"]
         report.after_repair = rechecker.run(repaired)
         still = {d.key for d in report.differences}

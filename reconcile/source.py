@@ -10,13 +10,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from backfill.plan import KeyColumn, key_columns, key_literal, row_key
 from bridge import pgrows
 from bridge.codec import CodecError, scalar_text, text_converter
 from bridge.config import Settings, TableMapping
+from bridge.keyset import KeyColumn, keys_in
 from bridge.mapping import ItemKey, Row, RowMapper
 from bridge.pgtypes import Column
-from bridge.postgres import connect
+from bridge.postgres import connect, key_columns
 from reconcile.canonical import Item, KeyTexts
 
 Connection = psycopg.Connection[Any]
@@ -163,8 +163,7 @@ class SourceTable:
             row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
             for start in range(0, len(wanted), FETCH_BATCH):
                 chunk = wanted[start : start + FETCH_BATCH]
-                values = sql.SQL(", ").join([key_literal(self.keys)] * len(chunk))
-                query = sql.SQL("{} WHERE {} IN ({})").format(self._select(), row_key(self.keys), values)
+                query = sql.SQL("{} WHERE {}").format(self._select(), keys_in(self.keys, len(chunk)))
                 records += pgrows.text_cursor(conn).execute(query, [v for pk in chunk for v in pk]).fetchall()
         return (str(row[0]) if row else ""), records
 

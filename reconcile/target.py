@@ -59,7 +59,7 @@ def key_map(names: Sequence[str], types: Sequence[str], key: KeyTexts) -> dict[s
 
 
 def get_items(
-    client: DynamoDBClient,
+    batch_get: Callable[..., Any],
     table: str,
     names: Sequence[str],
     types: Sequence[str],
@@ -67,8 +67,9 @@ def get_items(
     *,
     workers: int = 1,
 ) -> dict[KeyTexts, Item]:
-    """Strongly consistent reads of many keys (BatchGetItem of 100, ``workers`` requests at a time,
-    unprocessed keys retried)."""
+    """Strongly consistent reads of many keys through ``batch_get`` (``bridge.dynamo.make_reader``'s
+    BatchGetItem, or a boto3 client's ``batch_get_item``): batches of 100, ``workers`` requests at a
+    time, unprocessed keys retried."""
     unique = list(dict.fromkeys(keys))
 
     def read(chunk: Sequence[KeyTexts]) -> list[Item]:
@@ -76,7 +77,7 @@ def get_items(
         request: dict[str, Any] = {table: {"Keys": [key_map(names, types, k) for k in chunk], "ConsistentRead": True}}
         delay = 0.05
         while request:
-            resp = client.batch_get_item(RequestItems=request)
+            resp = batch_get(RequestItems=request)
             items += [cast(Item, raw) for raw in resp.get("Responses", {}).get(table, [])]
             request = dict(resp.get("UnprocessedKeys") or {})
             if request:

@@ -19,11 +19,11 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from backfill.plan import date_filter
 from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError
+from bridge.keyset import date_filter
 from bridge.pgtypes import REMEDY, table_columns
 from bridge.postgres import connect, is_partitioned, replica_identity
 from bridge.sink import MAX_ITEM_BYTES, item_size
@@ -158,7 +158,7 @@ def _source_checks(
         total = _one(conn, sql.SQL("SELECT count(*) FROM {}").format(table))
         figure = f"Total rows: {total:,}"
         if options.start_date or options.end_date:
-            where, params = date_filter(settings, mapping, options.start_date, options.end_date)
+            where, params = date_filter(mapping, options.start_date, options.end_date)
             in_range = _one(conn, sql.SQL("SELECT count(*) FROM {} WHERE TRUE").format(table) + where, params)
             figure += f" ({in_range:,} from {options.start_date or '…'} to {options.end_date or '…'})"
         checks.add("source", "row count", "pass", figure)

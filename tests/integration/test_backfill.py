@@ -66,10 +66,15 @@ def test_backfill_copies_every_row_exactly(source: tuple[Settings, Cli]) -> None
 def test_date_range_copies_exactly_that_subset(source: tuple[Settings, Cli]) -> None:
     settings, cli = source
     _prepare(settings, 6_000)
+    edges = ["2021-12-31", "2022-01-01", "2022-12-31", "2023-01-01"]  # a row on each side of both named days
+    with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
+        for i, day in enumerate(edges):
+            conn.execute("UPDATE payments SET payment_date = %s WHERE payment_id = %s", (day, 101 + i))
     done = cli.run("backfill", "--migration-id", "y2022", "--start-date", "2022-01-01", "--end-date", "2022-12-31")
     assert done.returncode == 0, done.stdout + done.stderr
     want = {k: v for k, v in source_items(settings).items() if v["PaymentDate"]["S"].startswith("2022-")}
     assert 0 < len(want) < 6_000
+    assert {"2022-01-01", "2022-12-31"} <= {v["PaymentDate"]["S"] for v in want.values()}
     assert dynamo_items(settings) == want
     assert f"Total Records: {len(want):,}" in done.stdout
 

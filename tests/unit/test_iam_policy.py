@@ -14,13 +14,16 @@ PRODUCT = ("bridge", "backfill", "reconcile", "connectors")
 
 
 def _called_actions() -> set[str]:
-    """DynamoDB API operations called anywhere in the product code (``client.<operation>(``)."""
+    """DynamoDB API operations called anywhere in the product code: ``client.<operation>(`` and the
+    operations given by name to the lean callers (``make_call(settings, "Scan", …)``)."""
     model = botocore.session.get_session().get_service_model("dynamodb")  # no client: no credential lookup
     api = {xform_name(name): name for name in model.operation_names}
     calls: set[str] = set()
     for package in PRODUCT:
         for path in (ROOT / package).rglob("*.py"):
-            calls |= set(re.findall(r"client\.([a-z_]+)\(", path.read_text()))
+            text = path.read_text()
+            calls |= set(re.findall(r"client\.([a-z_]+)\(", text))
+            calls |= {xform_name(op) for op in re.findall(r'make_(?:call|reader)\([^()]*?"([A-Z][A-Za-z]+)"', text)}
     actions = {api[call] for call in calls if call in api}
     if "get_waiter" in calls:  # the table_exists waiter polls DescribeTable
         actions.add("DescribeTable")

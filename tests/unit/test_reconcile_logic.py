@@ -245,11 +245,11 @@ class FakeCatchUp:
         return CatchUpState(self.status, "the bridge is 5 events behind" if self.status == "behind" else "", 0)  # type: ignore[arg-type]
 
 
-def _rechecker(pg: Any, ddb: Any, catchup: FakeCatchUp, timeout: float = 5) -> Any:
+def _rechecker(pg: Any, ddb: Any, catchup: FakeCatchUp, timeout: float = 5, confirm_rounds: int | None = None) -> Any:
     conf = SETTINGS.model_copy(
         update={"reconcile": SETTINGS.reconcile.model_copy(update={"in_flight_timeout_s": timeout})}
     )
-    checker = Rechecker(conf, FakeSource(pg), None, catchup, sleep=lambda _: None)  # type: ignore[arg-type]
+    checker = Rechecker(conf, FakeSource(pg), catchup, sleep=lambda _: None, confirm_rounds=confirm_rounds)  # type: ignore[arg-type]
     checker._items = lambda ks: {k: ddb[k] for k in ks if k in ddb}  # type: ignore[method-assign,assignment]
     return checker
 
@@ -307,6 +307,28 @@ def test_a_bridge_that_never_catches_up_leaves_differences_unsettled_with_the_re
     assert "5 events behind" in result.unsettled[0].detail
 
 
+def test_up_to_1000_candidates_get_one_look_without_waiting_and_more_go_straight_to_the_waits() -> None:
+    for count, waits, fetches in ((1000, 0, 1), (1001, 1, 2)):  # a waited look reads the row twice
+        keys = [(str(i), "k") for i in range(count)]
+        pg = {k: {"V": {"N": "1"}} for k in keys}
+        catchup = FakeCatchUp()
+        checker = _rechecker(pg, dict(pg), catchup)
+        fetched = iter(range(1, 10))
+        seen: list[int] = []
+        checker.source.on_fetch = lambda: seen.append(next(fetched))  # noqa: B023 (called in this iteration)
+        result = checker.run([Candidate(k, "different", k) for k in keys])
+        assert (result.resolved, catchup.waits, len(seen)) == (count, waits, fetches), count
+
+
+def test_under_repair_one_re_check_after_catch_up_confirms() -> None:
+    pg, ddb = {A: {"V": {"N": "1"}}}, {A: {"V": {"N": "9"}}}
+    catchup = FakeCatchUp()
+    result = _rechecker(pg, ddb, catchup, confirm_rounds=1).run([Candidate(A, "different", A)])
+    assert [d.kind for d in result.confirmed] == ["different"] and catchup.waits == 1
+    behind = _rechecker(pg, ddb, FakeCatchUp("behind"), timeout=0.3, confirm_rounds=1)
+    assert behind.run([Candidate(A, "different", A)]).confirmed == []  # never repaired while the bridge lags
+
+
 def test_canonical_is_bytes() -> None:
     assert isinstance(canonical({"A": {"S": "x"}}), bytes)
 
@@ -354,6 +376,8 @@ def test_get_items_reads_every_key_once_whatever_the_workers(workers: int) -> No
         k: {"CustomerId": {"N": k[0]}, "PaymentDateId": {"S": k[1]}} for k in keys if int(k[0]) % 3
     }
     client = FakeBatchGet(stored)
-    found = get_items(client, "T", ["CustomerId", "PaymentDateId"], ["N", "S"], keys + keys[:10], workers=workers)  # type: ignore[arg-type]
+    found = get_items(
+        client.batch_get_item, "T", ["CustomerId", "PaymentDateId"], ["N", "S"], keys + keys[:10], workers=workers
+    )
     assert found == stored
     assert client.calls >= 22  # 11 requests of up to 100 keys, each with unprocessed keys asked again

@@ -4,6 +4,7 @@ is committed."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -13,15 +14,16 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
 from bridge.config import load_settings
+from bridge.errors import TerminalError
 from bridge.stream import Bridge, DataGapError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "payments" / "ddbridge.toml"
-TOPIC = "payments.public.payments"
+TOPIC = "ddbridge.public.payments"
 
 
 class FakeMessage:
-    def __init__(self, offset: int, error: KafkaError | None = None) -> None:
-        self._offset, self._error = offset, error
+    def __init__(self, offset: int, error: KafkaError | None = None, value: bytes | None = None) -> None:
+        self._offset, self._error, self._value = offset, error, value
 
     def error(self) -> KafkaError | None:
         return self._error
@@ -36,10 +38,13 @@ class FakeMessage:
         return self._offset
 
     def value(self) -> bytes | None:
-        return None  # a Kafka tombstone: nothing to write
+        return self._value  # None: a Kafka tombstone, nothing to write
 
     def key(self) -> bytes | None:
         return None
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
 
 
 class ScriptedConsumer:
@@ -86,6 +91,17 @@ class NoProducer:
         return 0
 
 
+class RecordingProducer(NoProducer):
+    """The dead-letter producer, keeping what it was given."""
+
+    def __init__(self) -> None:
+        self.produced: list[dict[str, Any]] = []
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        self.produced.append(kwargs)
+        kwargs["on_delivery"](None, None)
+
+
 class NoPositions:
     """The bridge's position record, kept in memory."""
 
@@ -99,9 +115,9 @@ class NoPositions:
         self.saved.update(positions)
 
 
-def _bridge(consumer: ScriptedConsumer) -> Bridge:
+def _bridge(consumer: ScriptedConsumer, producer: NoProducer | None = None) -> Bridge:
     settings = load_settings(EXAMPLE)
-    bridge = Bridge(settings, consumer=consumer, producer=NoProducer())  # type: ignore[arg-type]
+    bridge = Bridge(settings, consumer=consumer, producer=producer or NoProducer())  # type: ignore[arg-type]
     bridge.floors = {}  # no control table here
     bridge.positions = NoPositions()  # type: ignore[assignment]
     apply_batch = bridge.apply_batch
@@ -212,3 +228,66 @@ def test_a_record_taken_just_before_a_rebalance_is_left_to_the_reassigned_positi
     assert consumer.rebalanced
     assert all(stale not in batch for batch in applied)  # the record from before the revoke was dropped
     assert applied[0] == [refetched] and consumer.commits[0] == [(TOPIC, 0, 42)]
+
+
+def _payment_event(amount: Any) -> bytes:
+    """A Debezium insert of one payments row (only the columns the test needs)."""
+    columns = {"payment_id": ("INT8", 7), "amount": ("NUMERIC", amount)}
+    fields = [
+        {"field": c, "type": "string", "parameters": {"__debezium.source.column.type": t}}
+        for c, (t, _) in columns.items()
+    ]
+    return json.dumps(
+        {
+            "schema": {"fields": [{"field": "before", "fields": fields}, {"field": "after", "fields": fields}]},
+            "payload": {
+                "op": "c",
+                "before": None,
+                "after": {c: v for c, (_, v) in columns.items()},
+                "source": {"schema": "public", "table": "payments", "lsn": 100, "ts_ms": 1},
+            },
+        }
+    ).encode()
+
+
+def test_a_value_that_cannot_be_stored_is_dead_lettered_and_committed() -> None:
+    consumer = ScriptedConsumer(FakeMessage(41, value=_payment_event(["not", "a", "number"])), FakeMessage(42))
+    producer = RecordingProducer()
+    assert _run_until(_bridge(consumer, producer), consumer, commits=1) is None
+    assert len(producer.produced) == 1 and consumer.commits[0] == [(TOPIC, 0, 42)]
+    headers = dict(producer.produced[0]["headers"])
+    assert headers["ddbridge.error.class"] == b"CodecError" and b"column amount" in headers["ddbridge.error.message"]
+
+
+@pytest.mark.parametrize("bug", [TypeError, KeyError, ValueError, AttributeError])
+def test_a_programming_error_stops_the_bridge_with_nothing_committed_or_dead_lettered(bug: type[Exception]) -> None:
+    consumer = ScriptedConsumer(FakeMessage(41, value=_payment_event("12.50")), FakeMessage(42))
+    producer = RecordingProducer()
+    bridge = _bridge(consumer, producer)
+
+    def broken(*args: Any) -> Any:
+        raise bug("a bug in the write rules")
+
+    for route in bridge.routes.values():
+        route.rules.for_event = broken  # type: ignore[method-assign,assignment]
+    failure = _run_until(bridge, consumer, commits=1)
+    assert isinstance(failure, bug)
+    assert consumer.commits == [] and producer.produced == []
+
+
+def test_a_commit_below_where_the_partition_resumed_is_refused_with_nothing_committed() -> None:
+    consumer = ScriptedConsumer(FakeMessage(41), FakeMessage(42))
+    bridge = _bridge(consumer)
+    bridge.commit_floor[(TOPIC, 0)] = 50  # the assignment resumed at 50: a record at 41 is stale
+    failure = _run_until(bridge, consumer, commits=1)
+    assert isinstance(failure, TerminalError) and "never go backwards" in str(failure)
+    assert consumer.commits == []
+
+
+def test_commits_move_the_floor_forward() -> None:
+    consumer = ScriptedConsumer(FakeMessage(41), FakeMessage(42))
+    bridge = _bridge(consumer)
+    bridge.commit_floor[(TOPIC, 0)] = 41
+    assert _run_until(bridge, consumer, commits=2) is None
+    assert consumer.commits[:2] == [[(TOPIC, 0, 42)], [(TOPIC, 0, 43)]]
+    assert bridge.commit_floor[(TOPIC, 0)] == 43
