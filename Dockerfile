@@ -2,13 +2,14 @@
 FROM python:3.11.14-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY ddbridge ddbridge
 COPY bridge bridge
+COPY stream stream
 COPY backfill backfill
 COPY reconcile reconcile
 COPY connectors connectors
 COPY ops ops
 COPY examples examples
-COPY bench bench
 RUN pip install --no-cache-dir .
 ENV DDBRIDGE_CONFIG=/app/examples/payments/ddbridge.toml
 ENTRYPOINT ["ddbridge"]

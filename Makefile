@@ -31,7 +31,8 @@ stack-status: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bridge backfill reconcile connectors ops examples bench tests
+	$(BIN)/mypy ddbridge bridge stream backfill reconcile connectors ops examples bench tests
+	$(BIN)/lint-imports
 
 # The README's configuration reference, generated from the pydantic models.
 docs: install

@@ -39,9 +39,9 @@ from bench.sandbox import sandbox
 from bridge import pgrows
 from bridge.config import Settings
 from bridge.dynamo import make_client, make_put_item
-from bridge.initialize import initialize
 from bridge.mapping import RowMapper
 from bridge.rules import WriteAction, WriteRules
+from ops.initialize import initialize
 
 RESULTS = Path(__file__).parent / "results"
 

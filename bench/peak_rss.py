@@ -55,7 +55,7 @@ def _report() -> None:
 
 
 if __name__ == "__main__":
-    from bridge.cli import main
+    from ddbridge.main import main
 
     atexit.register(_report)
     threading.Thread(target=_sample, daemon=True).start()

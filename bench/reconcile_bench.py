@@ -33,13 +33,12 @@ from psycopg import sql
 
 from bench.backfill_bench import RESULTS, _batch_write, prebuilt_actions
 from bench.sandbox import sandbox
-from bridge.config import Settings
+from bridge.config import Settings, write_config
 from bridge.dynamo import make_client, make_scan
-from bridge.initialize import initialize
+from ops.initialize import initialize
 from reconcile.compare import full_compare
 from reconcile.source import SourceTable
 from reconcile.target import scan
-from tests.integration.pipeline import write_config
 
 
 def fill_target(settings: Settings) -> None:

@@ -23,7 +23,7 @@ import psycopg
 
 from bench.backfill_bench import RESULTS, prebuilt_actions, run_ddbridge, run_raw_conditional
 from bench.sandbox import sandbox
-from bridge.initialize import initialize
+from ops.initialize import initialize
 from reconcile.reconciler import ReconcileOptions, reconcile
 
 PHASES = (

@@ -45,14 +45,14 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from bench.backfill_bench import RESULTS
 from bench.sandbox import sandbox
-from bridge.config import Settings
+from bridge.config import Settings, write_config
 from bridge.dynamo import make_put_item
-from bridge.initialize import initialize
 from bridge.mapping import RowMapper
 from bridge.rules import WriteRules
-from bridge.stream import Bridge
-from connectors.debezium import topic_for, wait_until_streaming
-from tests.integration.pipeline import write_config
+from bridge.topics import topic_for
+from connectors.debezium import wait_until_streaming
+from ops.initialize import initialize
+from stream.loop import Bridge
 
 INSERT = (
     "INSERT INTO payments (customer_id, loan_id, payment_number, payment_date, payment_amount, principal_amount, "
@@ -255,7 +255,7 @@ def drain(settings: Settings, tables: list[str], processes: int, partitions: int
     logs = [(workdir / f"drain{processes}-{i}.log").open("wb") for i in range(processes)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bridge", "--config", str(config), "stream"], stdout=log, stderr=log, env=env
+            [sys.executable, "-m", "ddbridge", "--config", str(config), "stream"], stdout=log, stderr=log, env=env
         )
         for log in logs
     ]

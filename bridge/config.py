@@ -539,3 +539,22 @@ def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | No
         raise ConfigError(format_validation_error(exc, origin)) from exc
     finally:
         _FILE_DATA.reset(token)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_config(settings: Settings, path: Path) -> Path:
+    """The settings as a config file the CLI loads (``--config``). Secrets are written in clear: for
+    throw-away sandboxes (benchmarks, tests), never a config a team keeps."""
+    path.write_text(json.dumps(_plain(settings.model_dump(mode="python")), indent=1))
+    return path

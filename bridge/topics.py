@@ -8,7 +8,11 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from bridge.config import Settings
 from bridge.errors import TerminalError
-from connectors.debezium import topic_for
+
+
+def topic_for(settings: Settings, source_table: str) -> str:
+    """The Kafka topic Debezium writes a source table's changes to (``prefix.schema.table``)."""
+    return f"{settings.kafka.topic_prefix}.{source_table}"
 
 
 def ensure_topics(settings: Settings) -> dict[str, str]:

@@ -18,11 +18,6 @@ from bridge.errors import ConnectorError
 TEMPLATE = "postgres-source.json"
 
 
-def topic_for(settings: Settings, source_table: str) -> str:
-    """The Kafka topic Debezium writes a source table's changes to (``prefix.schema.table``)."""
-    return f"{settings.kafka.topic_prefix}.{source_table}"
-
-
 def connector_config(settings: Settings) -> dict[str, str]:
     """The connector's configuration: the template with every ``${name}`` filled in."""
     c = settings.connect

@@ -17,7 +17,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from bridge.config import Settings, TableMapping
 from bridge.postgres import connect
-from connectors.debezium import ConnectClient, topic_for
+from bridge.topics import topic_for
+from connectors.debezium import ConnectClient
 
 Status = Literal["caught-up", "no-stream", "behind"]
 

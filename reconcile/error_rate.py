@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from backfill.checkpoints import all_migrations
 from bridge.config import Settings, TableMapping
 from bridge.dlq import HEADER_PREFIX
-from connectors.debezium import topic_for
+from bridge.topics import topic_for
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -28,7 +28,8 @@ from bridge.pgtypes import REMEDY, table_columns
 from bridge.postgres import connect, is_partitioned, replica_identity
 from bridge.sink import MAX_ITEM_BYTES, item_size
 from bridge.tables import describe_differences, table_spec
-from connectors.debezium import ConnectClient, topic_for
+from bridge.topics import topic_for
+from connectors.debezium import ConnectClient
 from reconcile.catchup import CatchUp
 from reconcile.source import SourceTable
 from reconcile.spill import Spill, partitions_for

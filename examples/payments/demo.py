@@ -27,17 +27,18 @@ from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.markup import escape
 
-from backfill.cli import run_backfill
 from backfill.runner import BackfillOptions
 from bridge.config import Settings, load_settings
 from bridge.dynamo import make_client
 from bridge.errors import ConfigError, DdbridgeError
-from bridge.initialize import initialize
-from connectors.debezium import ConnectClient, connector_config, topic_for, wait_until_streaming
+from bridge.topics import topic_for
+from connectors.debezium import ConnectClient, connector_config, wait_until_streaming
+from ddbridge.commands.backfill import run_backfill
+from ddbridge.commands.reconcile import run_reconcile, run_validate
 from examples.payments import traffic
 from examples.payments.generate import load_payments
 from ops import procs
-from reconcile.cli import run_reconcile, run_validate
+from ops.initialize import initialize
 from reconcile.reconciler import ReconcileOptions
 from reconcile.validate import ValidateOptions
 
@@ -115,7 +116,7 @@ class Demo:
     def start_bridge(self) -> int:
         """``ddbridge stream`` in the background, surviving this script; its pid goes to the pidfile."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("DDBRIDGE_")}
-        argv = [sys.executable, "-m", "bridge", "--config", str(self.config), "stream"]
+        argv = [sys.executable, "-m", "ddbridge", "--config", str(self.config), "stream"]
         pid = procs.spawn(argv, self.pidfile, self.bridge_log, env=env)
         time.sleep(2)
         if not procs.is_ours(pid, BRIDGE_MARKER):

@@ -3,7 +3,6 @@ can be killed with SIGKILL), the source's expected items and DynamoDB's live ite
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,35 +14,16 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer
 from psycopg import sql
-from pydantic import SecretStr
 
 from bridge import pgrows
 from bridge.codec import AttributeValue
-from bridge.config import BookkeepingAttributes, Settings
+from bridge.config import BookkeepingAttributes, Settings, write_config
 from bridge.dynamo import make_client
 from bridge.mapping import RowMapper
 from bridge.postgres import connect
 from tests.conftest import ROOT
 
 Items = dict[tuple[tuple[str, str], ...], dict[str, AttributeValue]]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def write_config(settings: Settings, path: Path) -> Path:
-    """The settings as a config file the CLI can load (secrets in clear: test-only)."""
-    path.write_text(json.dumps(_plain(settings.model_dump(mode="python")), indent=1))
-    return path
 
 
 class Cli:
@@ -54,7 +34,7 @@ class Cli:
         self.workdir = workdir
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "bridge", "--config", str(self.config), *args]
+        return [sys.executable, "-m", "ddbridge", "--config", str(self.config), *args]
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -73,7 +53,7 @@ class BridgeProcess:
     def __init__(self, settings: Settings, workdir: Path, *extra: str) -> None:
         self.config = write_config(settings, workdir / f"bridge-{time.monotonic_ns()}.json")
         self.log = workdir / "bridge.log"
-        self.argv = [sys.executable, "-m", "bridge", "--config", str(self.config), "stream", *extra]
+        self.argv = [sys.executable, "-m", "ddbridge", "--config", str(self.config), "stream", *extra]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> BridgeProcess:

@@ -10,9 +10,10 @@ from bridge import pgrows
 from bridge.codec import AttributeValue, CodecError
 from bridge.config import KeyAttribute, Settings, TableMapping
 from bridge.events import ChangeEvent, parse_change_event
-from bridge.initialize import initialize
 from bridge.mapping import RowMapper
-from connectors.debezium import topic_for, wait_until_streaming
+from bridge.topics import topic_for
+from connectors.debezium import wait_until_streaming
+from ops.initialize import initialize
 from tests.integration.pipeline import consume_values
 
 # One column per supported PostgreSQL type. Values PostgreSQL accepts but Python cannot hold (BC dates,

@@ -8,9 +8,10 @@ from typing import Any
 import psycopg
 
 from bridge.config import Settings
-from bridge.initialize import initialize
-from connectors.debezium import topic_for, wait_until_streaming
+from bridge.topics import topic_for
+from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
+from ops.initialize import initialize
 from tests.integration.pipeline import consume_values
 
 

@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bridge.config import Settings
+from bridge.config import Settings, write_config
 from ops import procs
 from tests.conftest import ROOT
-from tests.integration.pipeline import write_config
 
 
 def test_the_demo_migrates_under_live_traffic_and_reconciles_clean(isolated: Settings, tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from bridge.errors import SchemaMismatchError
-from bridge.initialize import initialize
 from bridge.tables import ensure_table, table_spec
+from ops.initialize import initialize
 from ops.stack import LocalStack
 
 

@@ -18,9 +18,9 @@ import pytest
 from backfill.checkpoints import MigrationStore, RangeCheckpoint
 from bridge.config import Settings
 from bridge.dynamo import make_client
-from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
+from ops.initialize import initialize
 from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, wait_until
 from tests.integration.test_stream_e2e import _writer
 

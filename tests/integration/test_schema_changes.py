@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg
 
 from bridge.config import Settings
-from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
+from ops.initialize import initialize
 from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, wait_until
 
 ROWS = 1_500

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 
 from bridge.config import KeyAttribute, Settings, TableMapping
-from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
+from ops.initialize import initialize
 from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, wait_until
 
 

@@ -15,9 +15,10 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from bridge.config import Settings
-from bridge.initialize import initialize
-from connectors.debezium import topic_for, wait_until_streaming
+from bridge.topics import topic_for
+from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
+from ops.initialize import initialize
 from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, source_items, wait_until
 
 INSERT = (

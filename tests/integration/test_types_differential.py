@@ -20,9 +20,9 @@ import pytest
 
 from bridge.codec import AttributeValue
 from bridge.config import KeyAttribute, Settings, TableMapping
-from bridge.initialize import initialize
 from bridge.pgtypes import classify, load_types, table_columns
 from connectors.debezium import wait_until_streaming
+from ops.initialize import initialize
 from tests.integration.pipeline import BridgeProcess, Cli, dead_letters, dynamo_items, wait_until
 
 PREPARE = """

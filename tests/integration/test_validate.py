@@ -9,8 +9,8 @@ import psycopg
 from psycopg import sql
 
 from bridge.config import Settings
-from bridge.initialize import initialize
 from connectors.debezium import wait_until_streaming
+from ops.initialize import initialize
 from tests.integration.pipeline import Cli
 
 SCHEMA = """

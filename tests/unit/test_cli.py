@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 def _ddbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bridge", *args],
+        [sys.executable, "-m", "ddbridge", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bridge.config import load_settings
-from connectors.debezium import ConnectorStatus, connector_config, redact, topic_for
+from bridge.topics import topic_for
+from connectors.debezium import ConnectorStatus, connector_config, redact
 from tests.conftest import PAYMENTS_CONFIG
 
 

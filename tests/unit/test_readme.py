@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typer.main
 
-from bridge.cli import app
 from bridge.config_doc import block, types_block
+from ddbridge.main import app
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

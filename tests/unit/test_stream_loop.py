@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from bridge.config import load_settings
 from bridge.errors import TerminalError
-from bridge.stream import Bridge, DataGapError
+from stream.loop import Bridge, DataGapError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "payments" / "ddbridge.toml"
 TOPIC = "ddbridge.public.payments"

@@ -1,7 +1,9 @@
-"""Terminal side of the backfill: the start banner, the progress bar, the summary, ``status`` and ``monitor``."""
+"""``ddbridge backfill|resume|status|monitor``: the copy of the history, with its start banner,
+progress bar and summary, and the views of a migration's progress."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -9,40 +11,30 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from backfill.checkpoints import MigrationStore
 from backfill.runner import Backfill, BackfillOptions, ErrorLog, Summary
 from backfill.status import MigrationStatus, read_status
 from bridge import metrics
-from bridge.config import Settings
+from bridge.config import Settings, load_settings
 from bridge.dynamo import make_client
 from bridge.errors import ConfigError
+from ddbridge.app import app
+from ddbridge.output import duration, emit, progress_bar, run, say, setup_logging, state
 
 log = logging.getLogger("ddbridge.backfill")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
-        if seconds >= 3600
-        else (f"{seconds // 60}m{seconds % 60:02d}s")
-    )
 
 
 def run_backfill(
     settings: Settings, options: BackfillOptions, *, json_output: bool, say: Callable[[str], None]
 ) -> Summary:
     """Prepare, print the start banner, copy with a progress bar, print the summary."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    console = Console(stderr=True)
-    progress = Progress(
+    setup_logging(logging.WARNING)
+    progress = progress_bar(
         TextColumn("[bold]backfill"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -51,8 +43,7 @@ def run_backfill(
         TextColumn("ETA"),
         TimeRemainingColumn(),
         TimeElapsedColumn(),
-        console=console,
-        disable=json_output or not console.is_terminal,
+        json_output=json_output,
     )
     state: dict[str, Any] = {"done": 0, "started": time.monotonic(), "last_log": 0.0}
     task = progress.add_task("copy", total=None, rate="-")
@@ -110,7 +101,7 @@ def run_backfill(
     say(
         f"Status: {summary.status} | read {summary.rows_read:,} | written {summary.rows_written:,} | "
         f"already current {summary.rows_stale:,} | errors {summary.rows_failed:,} | "
-        f"{_duration(summary.seconds)} at {summary.rate:,.0f} rows/s"
+        f"{duration(summary.seconds)} at {summary.rate:,.0f} rows/s"
     )
     if summary.errors:
         say(f"Rows not copied (first {len(summary.errors)}; all in {summary.errors_file}):")
@@ -125,7 +116,7 @@ def run_backfill(
 
 def status_line(s: MigrationStatus) -> str:
     """``[time] Status | Processed | Errors | Progress`` like the original guide's monitor."""
-    extra = f" | {s.rate:,.0f} rows/s | ETA {_duration(s.eta_s)}" if s.rate else ""
+    extra = f" | {s.rate:,.0f} rows/s | ETA {duration(s.eta_s)}" if s.rate else ""
     return (
         f"[{datetime.now(UTC):%Y-%m-%d %H:%M:%S}] Status: {s.status} | Processed: {s.processed:,} | "
         f"Errors: {s.errors:,} | Progress: {s.percent:.1f}%{extra}"
@@ -147,7 +138,7 @@ def show_status(settings: Settings, migration_id: str) -> dict[str, Any]:
     return {**asdict(s), "percent": round(s.percent, 2), "dynamodb_item_count": item_count(settings, s.target)}
 
 
-def monitor(
+def watch(
     settings: Settings, migration_id: str, interval_s: float, *, json_output: bool, out: Callable[[str], None] = print
 ) -> MigrationStatus:
     """Print a status line every interval until the migration is Completed or Failed."""
@@ -161,8 +152,6 @@ def monitor(
             s.rate = (s.processed - previous[1]) / (now - previous[0])
         previous = (now, s.processed)
         if json_output:
-            import json
-
             out(json.dumps({**asdict(s), "percent": round(s.percent, 2)}))
         else:
             count = item_count(settings, s.target)
@@ -171,3 +160,129 @@ def monitor(
         if s.finished:
             return s
         time.sleep(interval_s)
+
+
+def _backfill_options(**kwargs: Any) -> BackfillOptions:
+    return BackfillOptions(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _run_backfill(options: BackfillOptions, batch_size: int | None) -> None:
+    overrides = {"migration": {"batch_size": batch_size}} if batch_size else None
+    settings = run(lambda: load_settings(state.config_path, overrides))
+    summary = run(lambda: run_backfill(settings, options, json_output=state.json_output, say=say))
+    emit(asdict(summary), lambda: None)
+    if summary.status != "Completed":
+        raise typer.Exit(1)
+
+
+DateOpt = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only rows whose date_column is on/after this day.")
+]
+
+
+@app.command("backfill")
+def backfill(
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
+    start_date: DateOpt = None,
+    end_date: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only rows whose date_column is on/before this day.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per chunk (migration.batch_size).")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel range workers in this process.")] = 4,
+    segments: Annotated[int, typer.Option(help="Split the migration into N segments (processes/machines).")] = 1,
+    segment: Annotated[int, typer.Option(help="The segment (0..N-1) this process copies.")] = 0,
+    migration_id: Annotated[
+        str | None,
+        typer.Option(help="Id of the migration (default migration-YYYYMMDD-HHMMSS); an existing id is joined/resumed."),
+    ] = None,
+    max_errors: Annotated[int | None, typer.Option(help="Stop as Failed after this many bad rows.")] = None,
+    detailed_errors: Annotated[bool, typer.Option(help="List every sampled bad row in the summary.")] = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Skip the stream-first check (offline copy of a quiet source only).")
+    ] = False,
+    errors_file: Annotated[Path | None, typer.Option(help="Where bad rows are written (JSON lines).")] = None,
+) -> None:
+    """Copy the table's history to DynamoDB through the same sink (snapshot writes), resumably.
+
+    Keyset pagination in primary-key order, short per-chunk queries, checkpoints in the control
+    table. Start the stream first: rows changed during the copy are then made exact by the stream.
+    Exit 0 when Completed, 1 when Stopped or Failed.
+    """
+    options = _backfill_options(
+        table=table,
+        start_date=start_date.date() if start_date else None,
+        end_date=end_date.date() if end_date else None,
+        workers=workers,
+        segments=segments,
+        segment=segment,
+        migration_id=migration_id,
+        max_errors=max_errors,
+        detailed_errors=detailed_errors,
+        require_stream=not no_stream,
+        errors_file=errors_file,
+    )
+    _run_backfill(options, batch_size)
+
+
+@app.command("resume")
+def resume(
+    migration_id: Annotated[str, typer.Option(help="The migration to continue.")],
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Mapped table (default: the only one).")] = None,
+    segments: Annotated[int, typer.Option(help="As given to backfill.")] = 1,
+    segment: Annotated[int, typer.Option(help="As given to backfill.")] = 0,
+    workers: Annotated[int, typer.Option(help="Parallel range workers.")] = 4,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per chunk.")] = None,
+    max_errors: Annotated[int | None, typer.Option(help="Stop as Failed after this many bad rows.")] = None,
+    force: Annotated[bool, typer.Option(help="Resume although the configuration changed.")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Skip the stream-first check.")] = False,
+) -> None:
+    """Continue a stopped or killed backfill right after its last checkpointed key."""
+    options = _backfill_options(
+        table=table,
+        segments=segments,
+        segment=segment,
+        workers=workers,
+        migration_id=migration_id,
+        max_errors=max_errors,
+        force=force,
+        require_stream=not no_stream,
+        resume_only=True,
+    )
+    _run_backfill(options, batch_size)
+
+
+@app.command("status")
+def status(migration_id: Annotated[str, typer.Option(help="The migration.")]) -> None:
+    """A migration's status, progress, errors and the DynamoDB item count."""
+    settings = run(state.settings)
+    data = run(lambda: show_status(settings, migration_id))
+
+    def render() -> None:
+        for key in (
+            "migration_id",
+            "status",
+            "processed",
+            "total",
+            "percent",
+            "written",
+            "stale",
+            "errors",
+            "ranges_done",
+            "ranges",
+            "dynamodb_item_count",
+        ):
+            say(f"{key:>20}: {data[key]}")
+
+    emit(data, render)
+
+
+@app.command("monitor")
+def monitor(
+    migration_id: Annotated[str, typer.Option(help="The migration.")],
+    interval: Annotated[float, typer.Option(help="Seconds between lines.")] = 60.0,
+) -> None:
+    """Print `[time] Status | Processed | Errors | Progress` every interval until Completed or Failed."""
+    settings = run(state.settings)
+    final = run(lambda: watch(settings, migration_id, interval, json_output=state.json_output))
+    if final.status != "Completed":
+        raise typer.Exit(1)

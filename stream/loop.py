@@ -53,7 +53,7 @@ from bridge.postgres import connect
 from bridge.rules import WriteAction, WriteRules, coalesce
 from bridge.schemas import Columns, SchemaHistory, compare
 from bridge.sink import DynamoSink, oversize_reason
-from connectors.debezium import topic_for
+from bridge.topics import topic_for
 
 log = logging.getLogger("ddbridge.stream")
 

@@ -1,6 +1,6 @@
-"""``python -m bridge`` runs the ddbridge CLI."""
+"""``python -m ddbridge`` runs the ddbridge CLI."""
 
-from bridge.cli import main
+from ddbridge.main import main
 
 if __name__ == "__main__":  # not when multiprocessing's spawn imports it in a child
     main()

@@ -1,0 +1,1 @@
+"""The ``ddbridge`` command line: the top layer, above every job it runs."""

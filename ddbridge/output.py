@@ -1,0 +1,102 @@
+"""Everything the commands share about talking to the user: the global options, the consoles,
+ddbridge errors turned into a message and their exit code, ``--json`` output, progress bars and
+logging. Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import Progress, ProgressColumn
+
+from bridge.config import Settings, load_settings
+from bridge.errors import DdbridgeError
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+class State:
+    """Global options shared by every command."""
+
+    config_path: Path | None = None
+    json_output: bool = False
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+
+state = State()
+
+
+def print_error(exc: DdbridgeError) -> None:
+    """The one rendering of an error: ``error: <message>`` on stderr (and a JSON object under --json)."""
+    if state.json_output:
+        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+
+
+def fail(exc: DdbridgeError) -> NoReturn:
+    """Report ``exc`` and exit with its code."""
+    print_error(exc)
+    raise typer.Exit(exc.exit_code)
+
+
+def run(action: Callable[[], T]) -> T:
+    """Run a command body, turning ddbridge errors into a message and their exit code."""
+    try:
+        return action()
+    except DdbridgeError as exc:
+        fail(exc)
+
+
+def emit(payload: Any, render: Callable[[], None]) -> None:
+    """Print JSON with --json, else the human rendering."""
+    if state.json_output:
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        render()
+
+
+def say(message: str) -> None:
+    """A progress line for humans (stderr under --json so stdout stays parseable)."""
+    (err_console if state.json_output else console).print(message, highlight=False, soft_wrap=True)
+
+
+def setup_logging(level: int, *, rich_console: Console | None = None) -> None:
+    """Log lines on stderr: through rich on an interactive console, else timestamped plain lines."""
+    handler: logging.Handler = (
+        RichHandler(console=rich_console, show_path=False) if rich_console else logging.StreamHandler(sys.stderr)
+    )
+    fmt = "%(message)s" if rich_console else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, handlers=[handler], force=True)
+
+
+def progress_bar(*columns: str | ProgressColumn, json_output: bool) -> Progress:
+    """A progress display on stderr, shown only on a terminal and never under --json."""
+    stderr = Console(stderr=True)
+    return Progress(*columns, console=stderr, disable=json_output or not stderr.is_terminal)
+
+
+def duration(seconds: float | None) -> str:
+    """``1h02m03s`` / ``2m03s``; ``?`` when unknown."""
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+        if seconds >= 3600
+        else (f"{seconds // 60}m{seconds % 60:02d}s")
+    )
