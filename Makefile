@@ -8,7 +8,7 @@ export DDBRIDGE_CONFIG ?= $(CURDIR)/examples/payments/ddbridge.toml
 ROWS ?= 150000
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit integration lint docs stack-up stack-down stack-status bench clean
+.PHONY: install demo test unit integration lint docs stack-up stack-down stack-status bench mutants clean
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,12 @@ test: lint stack-up
 demo: install
 	$(BIN)/python -m examples.payments.demo --config $(CURDIR)/examples/payments/ddbridge.toml --rows $(ROWS)
 
+# Mutation testing of the pure core (write rules, codec, mapping, keyset SQL, plan, comparison) against
+# the unit suite; [tool.mutmut] in pyproject.toml. Slow: run by hand, not by CI. Survivors: mutmut results.
+mutants: install
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 # Benchmarks (not tests): ratios against baselines measured in the same run, under bench/results/.
 bench: stack-up
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
@@ -63,4 +69,4 @@ bench: stack-up
 	$(BIN)/python -m bench.chart
 
 clean: stack-down
-	rm -rf .stack $(VENV) *.egg-info
+	rm -rf .stack $(VENV) *.egg-info mutants
