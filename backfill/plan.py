@@ -64,9 +64,11 @@ class Plan:
 
 
 def fingerprint(mapping: TableMapping, start_date: date | None, end_date: date | None, segments: int) -> str:
-    """What a resumed run must share with the original: the mapping, the date range and the segmenting."""
+    """What a resumed run must share with the original: the mapping, the date range and the segmenting.
+    Settings left at their defaults are not part of it, so a ddbridge release that adds a mapping
+    option does not invalidate the resume of a migration planned before it."""
     payload = {
-        "mapping": mapping.model_dump(mode="json"),
+        "mapping": mapping.model_dump(mode="json", exclude_defaults=True),
         "start_date": start_date.isoformat() if start_date else None,
         "end_date": end_date.isoformat() if end_date else None,
         "segments": segments,

@@ -27,12 +27,12 @@ from typing import Any
 from psycopg import sql
 
 from backfill.checkpoints import MigrationStore, RangeCheckpoint, now_iso
+from backfill.errors import BackfillFailed
 from backfill.plan import Plan, compute_boundaries, fingerprint
 from bridge import metrics, pgrows
-from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
-from bridge.errors import ConfigError, TerminalError
+from bridge.errors import CodecError, ConfigError, TerminalError
 from bridge.keyset import KeyColumn, date_filter, range_condition, row_key
 from bridge.mapping import RowMapper
 from bridge.postgres import connect, key_columns, slot_state
@@ -41,10 +41,6 @@ from bridge.sink import DynamoSink
 from connectors.debezium import ConnectClient
 
 log = logging.getLogger("ddbridge.backfill")
-
-
-class BackfillFailed(TerminalError):
-    """The backfill stopped because it reached its error limit."""
 
 
 @dataclass

@@ -5,7 +5,6 @@ afterwards."""
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -15,9 +14,9 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from bridge.config import Settings, load_settings
-from bridge.dynamo import make_client
-from connectors.debezium import ConnectClient
+from bridge.errors import DdbridgeError
 from examples.payments.generate import load_payments
+from ops import teardown
 
 EXAMPLE_CONFIG = Path(__file__).parent.parent / "examples" / "payments" / "ddbridge.toml"
 ADMIN_DSN = "host=127.0.0.1 port=55432 user=postgres dbname=postgres"
@@ -63,29 +62,16 @@ def sandbox(rows: int, *, partitions: int = 4) -> Iterator[tuple[Settings, list[
 
 def remove(settings: Settings, tables: Sequence[str]) -> None:
     """Delete the sandbox's connector (and its offsets), slot, topics, DynamoDB tables and database."""
-    c = settings.connect
-    connect = ConnectClient(c.url, c.request_timeout_s)
-    if connect.status(c.connector_name) is not None:
-        connect.delete(c.connector_name)
-    client = make_client(settings.dynamodb)
-    for table in tables:
-        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
-            client.delete_table(TableName=table)
+    teardown.remove_connector(settings, forget_offsets=False)
+    teardown.delete_tables(settings, tables, wait=False)
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
     prefix = settings.kafka.topic_prefix
     topics = [t for t in admin.list_topics(timeout=15).topics if prefix in t]  # CDC, heartbeat, dead letters
-    for future in (admin.delete_topics(topics, operation_timeout=30) if topics else {}).values():
-        with contextlib.suppress(Exception):
-            future.result()
+    with contextlib.suppress(Exception):
+        teardown.delete_topics(settings, topics, wait_s=0)
+    with contextlib.suppress(DdbridgeError):  # a slot still held after 30 s: DROP DATABASE says so
+        teardown.drop_slot(settings, wait_s=30)
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            query = "SELECT active FROM pg_replication_slots WHERE slot_name = %s"
-            row = conn.execute(query, (c.slot_name,)).fetchone()
-            if row is None:
-                break
-            if not row[0]:
-                conn.execute("SELECT pg_drop_replication_slot(%s)", (c.slot_name,))
-                break
-            time.sleep(0.5)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(c.database_name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(settings.connect.database_name))
+        )

@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 
-from bridge.errors import DdbridgeError
+from bridge.errors import CodecError
 
 AttributeValue = dict[str, Any]
 
@@ -83,15 +83,6 @@ ARRAY_ELEMENT_TYPES = (
     | (TEXT_TYPES - {"XML"})
 )
 CODEC_TYPES = SCALAR_TYPES | {"_" + t for t in ARRAY_ELEMENT_TYPES}
-
-
-class CodecError(DdbridgeError):
-    """A value that cannot be stored in DynamoDB exactly; the event goes to the dead-letter topic."""
-
-    def __init__(self, reason: str, column: str | None = None) -> None:
-        super().__init__(reason if column is None else f"column {column}: {reason}")
-        self.reason = reason
-        self.column = column
 
 
 # -- scalar canonical forms ---------------------------------------------------------------------

@@ -10,13 +10,9 @@ from dataclasses import dataclass
 from confluent_kafka import Message, Producer
 
 from bridge import metrics
-from bridge.errors import TerminalError, TransientError
+from bridge.errors import DeadLetterLimit, TransientError
 
 HEADER_PREFIX = "ddbridge."
-
-
-class DeadLetterLimit(TerminalError):
-    """Too many dead letters: stop rather than divert the stream."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,18 +8,14 @@ from typing import Any
 
 import orjson
 
-from bridge.codec import UNAVAILABLE, AttributeValue, CodecError, from_debezium
-from bridge.errors import TerminalError
+from bridge.codec import UNAVAILABLE, AttributeValue, from_debezium
+from bridge.errors import CodecError, MissingColumnTypes
 from bridge.pgtypes import TypeRegistry
 
 SOURCE_TYPE = "__debezium.source.column.type"
 _UNAVAILABLE_B64 = base64.b64encode(UNAVAILABLE.encode()).decode()
 
 Row = dict[str, AttributeValue | None]
-
-
-class MissingColumnTypes(TerminalError):
-    """Events lack the PostgreSQL column types the codec needs (connector misconfigured)."""
 
 
 @dataclass(slots=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.codec import AttributeValue, CodecError, scalar_text
+from bridge.codec import AttributeValue, scalar_text
 from bridge.config import KeyAttribute, TableMapping
+from bridge.errors import CodecError
 
 Row = dict[str, AttributeValue | None]
 

@@ -16,8 +16,8 @@ import psycopg
 from psycopg import postgres, sql
 from psycopg.types.string import TextLoader
 
-from bridge.codec import CodecError, text_converter
-from bridge.errors import TerminalError
+from bridge.codec import text_converter
+from bridge.errors import CodecError, RefusedColumns
 from bridge.mapping import Row
 from bridge.pgtypes import REMEDY, Column, table_columns
 
@@ -28,10 +28,6 @@ SESSION = {
     "bytea_output": "hex",
     "extra_float_digits": "1",
 }
-
-
-class RefusedColumns(TerminalError):
-    """The table has columns whose type ddbridge cannot copy exactly (and that are not excluded)."""
 
 
 def configure(conn: psycopg.Connection[Any]) -> None:

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.codec import ARRAY_ELEMENT_TYPES, CODEC_TYPES, TEXT_TYPES, CodecError
+from bridge.codec import ARRAY_ELEMENT_TYPES, CODEC_TYPES, TEXT_TYPES
+from bridge.errors import CodecError
 
 # Built-in (pg_catalog) base types and the codec type each is stored as.
 BUILTIN: dict[str, str] = {

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from bridge.codec import AttributeValue, CodecError
+from bridge.codec import AttributeValue
 from bridge.config import BookkeepingAttributes
-from bridge.errors import TerminalError
+from bridge.errors import CodecError, NeedsFullReplicaIdentity
 from bridge.events import ChangeEvent
 from bridge.mapping import ItemKey, Row, RowMapper
 
@@ -28,10 +28,6 @@ Kind = Literal["cdc", "snapshot"]
 SNAPSHOT: Kind = "snapshot"
 CDC: Kind = "cdc"
 T = TypeVar("T")
-
-
-class NeedsFullReplicaIdentity(TerminalError):
-    """An update/delete lacks the old row image needed to find a derived-key item."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +91,10 @@ class WriteRules:
                 f"table {event.table}: a {'delete' if event.op == 'd' else 'update'} at LSN {event.lsn} has no "
                 f"old value of {missing}, which the DynamoDB key of {self.mapper.mapping.target} uses; "
                 f"set REPLICA IDENTITY FULL on {event.table} (`ddbridge init` does), then restart the bridge — "
-                "nothing was committed"
+                "nothing was committed",
+                table=event.table,
+                column=", ".join(missing),
+                lsn=event.lsn,
             )
         return self.mapper.key(before)
 

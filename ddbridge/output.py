@@ -44,7 +44,7 @@ state = State()
 def print_error(exc: DdbridgeError) -> None:
     """The one rendering of an error: ``error: <message>`` on stderr (and a JSON object under --json)."""
     if state.json_output:
-        print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+        print(json.dumps({"ok": False, **exc.to_dict()}, default=str))
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
 
 

@@ -23,9 +23,8 @@ import psycopg
 from psycopg import Connection
 from psycopg.pq import TransactionStatus
 
-from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
-from bridge.errors import DdbridgeError, TerminalError
+from bridge.errors import CodecError, DdbridgeError, TerminalError
 from reconcile.canonical import KeyTexts, bookkeeping_names, content, digest, key_texts
 from reconcile.source import BlockRange, SourceTable, block_ranges
 from reconcile.spill import Spill, partitions_for

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from bridge.codec import CodecError
 from bridge.config import GsiSettings, Settings
+from bridge.errors import CodecError
 from reconcile.canonical import Item, KeyTexts, bookkeeping_names, content, digest
 from reconcile.catchup import CatchUp
 from reconcile.compare import Candidate, Kind

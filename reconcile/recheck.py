@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from bridge.codec import CodecError
 from bridge.config import Settings
 from bridge.dynamo import make_reader
+from bridge.errors import CodecError
 from reconcile.canonical import FieldDiff, Item, KeyTexts, bookkeeping_names, content, digest, field_diff
 from reconcile.catchup import CatchUp, CatchUpState
 from reconcile.compare import Candidate

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bridge.codec import CodecError
 from bridge.config import Settings
+from bridge.errors import CodecError
 from bridge.mapping import ItemKey, Row
 from bridge.rules import WriteAction, WriteRules
 from bridge.sink import DynamoSink

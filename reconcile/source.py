@@ -11,8 +11,9 @@ import psycopg
 from psycopg import sql
 
 from bridge import pgrows
-from bridge.codec import CodecError, scalar_text, text_converter
+from bridge.codec import scalar_text, text_converter
 from bridge.config import Settings, TableMapping
+from bridge.errors import CodecError
 from bridge.keyset import KeyColumn, keys_in
 from bridge.mapping import ItemKey, Row, RowMapper
 from bridge.pgtypes import Column

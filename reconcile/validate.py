@@ -19,10 +19,9 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
-from bridge.errors import DdbridgeError
+from bridge.errors import CodecError, DdbridgeError
 from bridge.keyset import date_filter
 from bridge.pgtypes import REMEDY, table_columns
 from bridge.postgres import connect, is_partitioned, replica_identity

@@ -39,11 +39,10 @@ from confluent_kafka import (
 )
 
 from bridge import metrics
-from bridge.codec import CodecError
 from bridge.config import Settings, TableMapping
 from bridge.dlq import DeadLetter, DeadLetterQueue
 from bridge.dynamo import make_client
-from bridge.errors import DdbridgeError, TerminalError
+from bridge.errors import CodecError, DdbridgeError, TerminalError
 from bridge.events import ChangeEvent, parse_change_event
 from bridge.floors import FloorStore
 from bridge.mapping import RowMapper
@@ -54,16 +53,9 @@ from bridge.rules import WriteAction, WriteRules, coalesce
 from bridge.schemas import Columns, SchemaHistory, compare
 from bridge.sink import DynamoSink, oversize_reason
 from bridge.topics import topic_for
+from stream.errors import CommitOrderError, DataGapError, TruncateError
 
 log = logging.getLogger("ddbridge.stream")
-
-
-class DataGapError(TerminalError):
-    """Events the bridge never applied are gone from Kafka."""
-
-
-class TruncateError(TerminalError):
-    """A TRUNCATE of a source table arrived (policy: stop)."""
 
 
 @dataclass
@@ -222,7 +214,10 @@ class Bridge:
                     f"data gap: {tp.topic}[{tp.partition}] resumes at offset {resume} ({origin}) but the log now "
                     f"starts at {low} — {low - resume} change events were deleted by retention before they were "
                     "applied. Re-run the backfill for this table (`ddbridge backfill`), then reset the group's "
-                    "offsets to the current end and start the bridge again"
+                    "offsets to the current end and start the bridge again",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=resume,
                 )
             tp.offset = resume
             self.commit_floor[key] = resume
@@ -324,7 +319,9 @@ class Bridge:
                 f"table {event.table} was TRUNCATEd (LSN {event.lsn}); the bridge stopped without committing. "
                 f"To recover exactly: stop every `ddbridge stream` of group {self.settings.kafka.consumer_group}, "
                 f"run `ddbridge truncate recover --table {source}` (it removes what the truncate deleted and sets "
-                "an LSN floor below which no change is applied again), then start the bridges again"
+                "an LSN floor below which no change is applied again), then start the bridges again",
+                table=source,
+                lsn=event.lsn,
             )
         actions = route.rules.for_event(event, now_s)
         if floor and actions and (event.lsn or 0) < floor:  # a change from before a recovered TRUNCATE
@@ -375,11 +372,14 @@ class Bridge:
         backwards = [(k, o) for k, o in offsets.items() if o < self.commit_floor.get(k, o)]
         if backwards:
             (topic, partition), offset = backwards[0]
-            raise TerminalError(
+            raise CommitOrderError(
                 f"refusing to commit offset {offset} of {topic}[{partition}]: offset "
                 f"{self.commit_floor[(topic, partition)]} was already resumed from or committed, and a commit "
                 "must never go backwards; nothing was committed. This is a bug in ddbridge: restart the bridge "
-                "(it resumes at the last commit) and report it with this log"
+                "(it resumes at the last commit) and report it with this log",
+                topic=topic,
+                partition=partition,
+                offset=offset,
             )
         if offsets:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
@@ -422,7 +422,10 @@ class Bridge:
             if code in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
                 raise DataGapError(
                     f"data gap: {msg.topic()}[{msg.partition()}]: {err.str()} — change events were deleted before "
-                    "they were applied. Re-run the backfill for this table, then restart the bridge"
+                    "they were applied. Re-run the backfill for this table, then restart the bridge",
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    offset=msg.offset(),
                 )
             if code in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 continue

@@ -10,6 +10,7 @@ import typer
 from bridge.errors import ConfigError
 from ddbridge.app import connector_app
 from ddbridge.output import console, emit, err_console, fail, run, say, state
+from ops import teardown
 
 
 def _connect_client() -> Any:
@@ -86,14 +87,11 @@ def connector_delete(
     settings = run(state.settings)
     name = settings.connect.connector_name
     if drop_slot:
-        from bridge.postgres import drop_slot_and_publication
-        from connectors.debezium import connector_config
-
-        run(lambda: _connect_client().forget(name, connector_config(settings)))
+        run(lambda: teardown.remove_connector(settings, forget_offsets=True))
         say(f"connector {name} deleted with its offsets")
-        say(run(lambda: drop_slot_and_publication(settings)))
+        say(run(lambda: teardown.drop_slot(settings, wait_s=30)))
         return
-    deleted = run(lambda: _connect_client().delete(name))
+    deleted = run(lambda: teardown.remove_connector(settings, forget_offsets=False))
     say(
         f"connector {name} {'deleted' if deleted else 'was not registered'} "
         "(offsets kept: registering it again resumes)"

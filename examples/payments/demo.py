@@ -12,7 +12,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import threading
@@ -22,23 +21,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-from confluent_kafka.admin import AdminClient
 from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.markup import escape
 
 from backfill.runner import BackfillOptions
 from bridge.config import Settings, load_settings
-from bridge.dynamo import make_client
 from bridge.errors import ConfigError, DdbridgeError
-from bridge.topics import topic_for
-from connectors.debezium import ConnectClient, connector_config, wait_until_streaming
+from connectors.debezium import wait_until_streaming
 from ddbridge.commands.backfill import run_backfill
 from ddbridge.commands.reconcile import run_reconcile, run_validate
 from examples.payments import traffic
 from examples.payments.generate import load_payments
 from ops import procs
 from ops.initialize import initialize
+from ops.teardown import teardown
 from reconcile.reconciler import ReconcileOptions
 from reconcile.validate import ValidateOptions
 
@@ -78,40 +75,8 @@ class Demo:
     def reset(self) -> None:
         """Remove what an earlier demo left: bridge, connector, slot, topics, group, DynamoDB tables."""
         self.stop_bridge()
-        s = self.settings
-        ConnectClient(s.connect.url, s.connect.request_timeout_s).forget(s.connect.connector_name, connector_config(s))
-        self._drop_slot()
-        admin = AdminClient({"bootstrap.servers": s.kafka.bootstrap_servers})
-        topics = [topic_for(s, m.source) for m in s.tables] + [s.kafka.dead_letter_topic]
-        existing = set(admin.list_topics(timeout=15).topics)
-        doomed = [t for t in topics if t in existing]
-        for future in (admin.delete_topics(doomed, operation_timeout=30) if doomed else {}).values():
-            future.result()
-        deadline = time.monotonic() + 60
-        while doomed and time.monotonic() < deadline and set(doomed) & set(admin.list_topics(timeout=15).topics):
-            time.sleep(0.5)
-        for future in admin.delete_consumer_groups([s.kafka.consumer_group], request_timeout=30).values():
-            with contextlib.suppress(Exception):  # no such group: nothing to delete
-                future.result()
-        client = make_client(s.dynamodb)
-        for table in [m.target for m in s.tables] + [s.dynamodb.control_table]:
-            with contextlib.suppress(client.exceptions.ResourceNotFoundException):
-                client.delete_table(TableName=table)
-                client.get_waiter("table_not_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
-        self.say(f"  cleared connector, replication slot, topics {', '.join(topics)}, DynamoDB tables")
-
-    def _drop_slot(self) -> None:
-        from bridge.postgres import drop_slot_and_publication
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                drop_slot_and_publication(self.settings)
-                return
-            except DdbridgeError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        removed = teardown(self.settings, forget_offsets=True)
+        self.say(f"  cleared {', '.join(removed)}")
 
     def start_bridge(self) -> int:
         """``ddbridge stream`` in the background, surviving this script; its pid goes to the pidfile."""

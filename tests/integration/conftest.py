@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from botocore.exceptions import ClientError
 from psycopg import sql
 
 from bridge.config import Settings, load_settings
-from bridge.dynamo import make_client
-from connectors.debezium import ConnectClient
+from bridge.errors import DdbridgeError
+from ops import teardown
 from ops.stack import LocalStack
 from tests.conftest import PAYMENTS_CONFIG
 
@@ -60,21 +58,9 @@ def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterato
     data["source"]["dsn"] = data["source"]["dsn"]
     settings = Settings(**data)
     yield settings
-    ConnectClient(settings.connect.url).delete(settings.connect.connector_name)
-    client = make_client(settings.dynamodb)
-    for table in [t.target for t in settings.tables] + [settings.dynamodb.control_table]:
-        with contextlib.suppress(ClientError):
-            client.delete_table(TableName=table)
+    teardown.remove_connector(settings, forget_offsets=False)
+    teardown.delete_tables(settings, wait=False)
+    with contextlib.suppress(DdbridgeError):  # a slot still held after 30 s: DROP DATABASE says so
+        teardown.drop_slot(settings, wait_s=30)
     with psycopg.connect(stack.pg_conninfo(), autocommit=True) as conn:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (settings.connect.slot_name,)
-            ).fetchone()
-            if row is None:
-                break
-            if not row[0]:
-                conn.execute("SELECT pg_drop_replication_slot(%s)", (settings.connect.slot_name,))
-                break
-            time.sleep(0.5)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))

@@ -7,8 +7,9 @@ import psycopg
 import pytest
 
 from bridge import pgrows
-from bridge.codec import AttributeValue, CodecError
+from bridge.codec import AttributeValue
 from bridge.config import KeyAttribute, Settings, TableMapping
+from bridge.errors import CodecError
 from bridge.events import ChangeEvent, parse_change_event
 from bridge.mapping import RowMapper
 from bridge.topics import topic_for

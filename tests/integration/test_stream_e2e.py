@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer
 from bridge.config import Settings
 from bridge.topics import topic_for
 from connectors.debezium import wait_until_streaming
+from examples.payments import traffic
 from examples.payments.generate import load_payments
 from ops.initialize import initialize
 from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, source_items, wait_until
@@ -138,58 +139,13 @@ def test_poison_record_goes_to_the_dead_letter_topic(streaming: tuple[Settings, 
     assert bridge.alive(), bridge.output()
 
 
-def _writer(settings: Settings, stop: threading.Event, seed: int, first_id: int, pause_s: float = 0.002) -> None:
-    """Live traffic: inserts, status changes, amount corrections, date corrections (moves), deletes."""
-    rng = random.Random(seed)
-    next_id = first_id
-    with psycopg.connect(settings.source.dsn.get_secret_value(), autocommit=True) as conn:
-        while not stop.is_set():
-            ids = [r[0] for r in conn.execute("SELECT payment_id FROM payments ORDER BY random() LIMIT 5")]
-            choice = rng.random()
-            if choice < 0.3 or not ids:
-                conn.execute(
-                    INSERT,
-                    (
-                        next_id,
-                        rng.randint(1, 50),
-                        90000 + next_id,
-                        1,
-                        "2024-01-15",
-                        "100.00",
-                        "90.00",
-                        "10.00",
-                        "ACH",
-                        "Pending",
-                        f"LIVE-{next_id}",
-                    ),
-                )
-                next_id += 1
-            elif choice < 0.6:
-                conn.execute(
-                    "UPDATE payments SET payment_status = %s, updated_date = now() WHERE payment_id = %s",
-                    (rng.choice(["Completed", "Failed", "Refunded"]), ids[0]),
-                )
-            elif choice < 0.75:
-                conn.execute(
-                    "UPDATE payments SET payment_amount = payment_amount + 1, principal_amount = principal_amount"
-                    " + 1 WHERE payment_id = %s",
-                    (ids[0],),
-                )
-            elif choice < 0.9:
-                conn.execute(
-                    "UPDATE payments SET payment_date = payment_date + %s WHERE payment_id = %s",
-                    (rng.choice([-2, -1, 1, 2]), ids[0]),
-                )
-            else:
-                conn.execute("DELETE FROM payments WHERE payment_id = %s", (ids[0],))
-            time.sleep(pause_s)
-
-
 def test_kill9_the_bridge_repeatedly_while_rows_change(streaming: tuple[Settings, BridgeProcess]) -> None:
     settings, bridge = streaming
     load_payments(settings.source.dsn.get_secret_value(), rows=3000, reset=False)
     stop = threading.Event()
-    writer = threading.Thread(target=_writer, args=(settings, stop, 11, 500_000), daemon=True)
+    dsn = settings.source.dsn.get_secret_value()
+    # the application: inserts, settlements, failures, refunds, amount and date corrections (moves), deletes
+    writer = threading.Thread(target=traffic.run, args=(dsn, stop), kwargs={"rate": 400.0, "seed": 11}, daemon=True)
     writer.start()
     rng = random.Random(5)
     kills = 0

@@ -12,7 +12,6 @@ import pytest
 
 from bridge.codec import (
     AttributeValue,
-    CodecError,
     float_number,
     from_debezium,
     from_text,
@@ -23,7 +22,7 @@ from bridge.codec import (
     number,
     scalar_text,
 )
-from bridge.errors import DdbridgeError
+from bridge.errors import CodecError, DdbridgeError
 
 # -- numbers ------------------------------------------------------------------------------------
 

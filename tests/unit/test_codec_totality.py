@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.codec import CODEC_TYPES, CodecError, from_debezium, text_converter
-from bridge.events import MissingColumnTypes, parse_change_event
+from bridge.codec import CODEC_TYPES, from_debezium, text_converter
+from bridge.errors import CodecError, MissingColumnTypes
+from bridge.events import parse_change_event
 
 examples = settings(max_examples=300, deadline=None)
 

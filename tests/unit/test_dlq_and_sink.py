@@ -8,8 +8,9 @@ from unittest.mock import MagicMock
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from bridge.dlq import DeadLetter, DeadLetterLimit, DeadLetterQueue
+from bridge.dlq import DeadLetter, DeadLetterQueue
 from bridge.dynamo import retry_cause
+from bridge.errors import DeadLetterLimit
 from bridge.sink import MAX_ITEM_BYTES, item_size
 
 

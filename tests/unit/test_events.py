@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from bridge.codec import UNAVAILABLE, CodecError
-from bridge.errors import TerminalError
-from bridge.events import SOURCE_TYPE, MissingColumnTypes, decode_row, parse_change_event
+from bridge.codec import UNAVAILABLE
+from bridge.errors import CodecError, MissingColumnTypes, TerminalError
+from bridge.events import SOURCE_TYPE, decode_row, parse_change_event
 
 # A real update event of the golden test (tests/integration/test_codec_golden.py), REPLICA IDENTITY FULL.
 GOLDEN_UPDATE = Path(__file__).parent / "data" / "debezium_golden_update.json"

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bridge.codec import CodecError
+from bridge.errors import CodecError
 from bridge.events import SOURCE_TYPE, parse_change_event
 from bridge.pgtypes import Column, PgType, TypeDecision, TypeRegistry, classify, registry_entries
 

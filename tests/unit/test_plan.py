@@ -4,6 +4,8 @@ resume must share, and date ranges that include both named days."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -90,6 +92,24 @@ def test_a_plan_survives_its_json(
     assert Plan.from_json(plan.to_json()) == plan
 
 
+def test_the_fingerprint_is_the_hash_of_what_a_resume_must_share() -> None:
+    day = date(2024, 3, 1)
+    payload = {  # written out here, independently of backfill.plan
+        "end_date": "2024-03-02",
+        "mapping": json.loads(MAPPING.model_dump_json(exclude_defaults=True)),
+        "segments": 2,
+        "start_date": "2024-03-01",
+    }
+    expected = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    assert fingerprint(MAPPING, day, day + timedelta(days=1), 2) == expected
+
+
+def test_a_setting_left_at_its_default_does_not_change_the_fingerprint() -> None:
+    explicit = MAPPING.model_copy(update={"attribute_naming": "pascal", "date_column": MAPPING.date_column})
+    assert MAPPING.attribute_naming == "pascal"  # the default, set explicitly above
+    assert fingerprint(explicit, None, None, 1) == fingerprint(MAPPING, None, None, 1)
+
+
 def test_the_fingerprint_changes_with_the_mapping_the_dates_and_the_segments() -> None:
     day = date(2024, 3, 1)
     base = fingerprint(MAPPING, day, day, 2)
@@ -127,9 +147,15 @@ def test_the_date_filter_binds_the_window_and_needs_a_date_column() -> None:
     clause, params = date_filter(MAPPING, date(2024, 1, 1), date(2024, 1, 31))
     assert clause.as_string(None) == ' AND "payment_date" >= %s AND "payment_date" < %s'
     assert params == [date(2024, 1, 1), date(2024, 2, 1)]
-    assert date_filter(MAPPING, None, None)[1] == []
-    with pytest.raises(ConfigError, match="date_column"):
-        date_filter(MAPPING.model_copy(update={"date_column": None}), date(2024, 1, 1), None)
+    only_end = date_filter(MAPPING, None, date(2024, 1, 31))
+    assert (only_end[0].as_string(None), only_end[1]) == (' AND "payment_date" < %s', [date(2024, 2, 1)])
+    undated = MAPPING.model_copy(update={"date_column": None})
+    for mapping in (MAPPING, undated):  # no range: no clause, and no date column needed
+        clause, params = date_filter(mapping, None, None)
+        assert (clause.as_string(None), params) == ("", [])
+    with pytest.raises(ConfigError, match=r"need \[\[tables\]\]\.date_column \(e\.g\. date_column = 'payment_date'\)"):
+        date_filter(undated, date(2024, 1, 1), None)
+    assert date_window(date(2024, 1, 1), None) == (date(2024, 1, 1), None)
 
 
 def test_a_range_condition_reads_past_the_last_key_of_a_chunk_instead_of_the_lower_bound() -> None:
@@ -139,6 +165,10 @@ def test_a_range_condition_reads_past_the_last_key_of_a_chunk_instead_of_the_low
         first.as_string(None) == 'TRUE AND ("a", "b") >= (%s::bigint, %s::text) AND ("a", "b") < (%s::bigint, %s::text)'
     )
     assert params == ["1", "x", "5", "y"]
+    lower, upper, after = ["1", "x"], ["5", "y"], ["3", "z"]
+    range_condition(keys, lower, upper)
+    range_condition(keys, lower, upper, after=after)
+    assert (lower, upper, after) == (["1", "x"], ["5", "y"], ["3", "z"])  # the caller's keys are left alone
     later, params = range_condition(keys, ["1", "x"], None, after=["3", "z"])
     assert later.as_string(None) == 'TRUE AND ("a", "b") > (%s::bigint, %s::text)'
     assert params == ["3", "z"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.codec import CodecError
 from bridge.config import BookkeepingAttributes, KeyAttribute, TableMapping
+from bridge.errors import CodecError, NeedsFullReplicaIdentity
 from bridge.events import ChangeEvent
 from bridge.mapping import ItemKey, Row, RowMapper
-from bridge.rules import CDC, SNAPSHOT, NeedsFullReplicaIdentity, WriteAction, WriteRules, accepts, coalesce
+from bridge.rules import CDC, SNAPSHOT, WriteAction, WriteRules, accepts, coalesce
 from tests.model import (
     BOOK,
     DERIVED,

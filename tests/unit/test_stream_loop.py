@@ -14,8 +14,8 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
 from bridge.config import load_settings
-from bridge.errors import TerminalError
-from stream.loop import Bridge, DataGapError
+from stream.errors import CommitOrderError, DataGapError
+from stream.loop import Bridge
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "payments" / "ddbridge.toml"
 TOPIC = "ddbridge.public.payments"
@@ -155,6 +155,13 @@ def test_a_data_gap_returned_while_a_batch_is_written_stops_the_bridge(code: int
     consumer = ScriptedConsumer(FakeMessage(41), FakeMessage(42, KafkaError(code, "offset out of range")))
     failure = _run_until(_bridge(consumer), consumer, commits=2)
     assert isinstance(failure, DataGapError) and "data gap" in str(failure)
+    assert failure.to_dict() | {"message": ""} == {
+        "error": "DataGapError",
+        "message": "",
+        "topic": TOPIC,
+        "partition": 0,
+        "offset": 42,
+    }
     # The batch being written when the gap was seen completed and was committed; nothing after it was.
     assert consumer.commits == [[(TOPIC, 0, 42)]]
 
@@ -280,7 +287,8 @@ def test_a_commit_below_where_the_partition_resumed_is_refused_with_nothing_comm
     bridge = _bridge(consumer)
     bridge.commit_floor[(TOPIC, 0)] = 50  # the assignment resumed at 50: a record at 41 is stale
     failure = _run_until(bridge, consumer, commits=1)
-    assert isinstance(failure, TerminalError) and "never go backwards" in str(failure)
+    assert isinstance(failure, CommitOrderError) and "never go backwards" in str(failure)
+    assert failure.context == {"topic": TOPIC, "partition": 0, "offset": 42}
     assert consumer.commits == []
 
 
