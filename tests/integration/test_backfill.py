@@ -18,6 +18,7 @@ from backfill.checkpoints import MigrationStore
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from connectors.debezium import wait_until_streaming
+from examples.payments import traffic
 from examples.payments.generate import load_payments
 from ops.initialize import initialize
 from tests.integration.pipeline import (
@@ -28,7 +29,6 @@ from tests.integration.pipeline import (
     source_items,
     wait_until,
 )
-from tests.integration.test_stream_e2e import _writer
 
 
 @pytest.fixture
@@ -154,7 +154,12 @@ def test_backfill_during_live_writes_ends_exact(source: tuple[Settings, Cli], se
     _prepare(settings, 6_000)
     bridge = BridgeProcess(settings, cli.workdir).start()
     stop = threading.Event()
-    writer = threading.Thread(target=_writer, args=(settings, stop, seed, 900_000), daemon=True)
+    writer = threading.Thread(
+        target=traffic.run,
+        args=(settings.source.dsn.get_secret_value(), stop),
+        kwargs={"rate": 400.0, "seed": seed},
+        daemon=True,
+    )
     try:
         rng = random.Random(seed)
         time.sleep(rng.uniform(0, 2))  # writes before, during and after the copy, at different moments
@@ -187,7 +192,12 @@ def test_a_backfill_paused_mid_copy_never_overwrites_newer_changes(source: tuple
     _prepare(settings, 3_000)
     bridge = BridgeProcess(settings, cli.workdir).start()
     stop = threading.Event()
-    writer = threading.Thread(target=_writer, args=(settings, stop, 11, 950_000), daemon=True)
+    writer = threading.Thread(
+        target=traffic.run,
+        args=(settings.source.dsn.get_secret_value(), stop),
+        kwargs={"rate": 400.0, "seed": 11},
+        daemon=True,
+    )
     rng = random.Random(11)
     pauses = 0
     try:
