@@ -188,8 +188,9 @@ def test_delete_with_only_the_primary_key_needs_full_replica_identity(rules: Wri
 def test_a_delete_as_debezium_sends_it_under_replica_identity_default_needs_full(rules: WriteRules) -> None:
     # Debezium sends every column of the old image: the ones outside the replica identity as NULL.
     before = {"id": {"N": "1"}, "grp": None, "d": None, "v": None, "note": None}
-    with pytest.raises(NeedsFullReplicaIdentity, match=r"no old value of \['grp', 'd'\]"):
+    with pytest.raises(NeedsFullReplicaIdentity, match=r"no old value of \['grp', 'd'\]") as raised:
         rules.for_event(event("d", 47, before=before), NOW_S)
+    assert raised.value.context == {"table": SOURCE, "column": "grp, d", "lsn": 47}  # for --json
     with pytest.raises(NeedsFullReplicaIdentity):
         rules.for_event(event("u", 47, before=before, after=row()), NOW_S)
 
@@ -358,3 +359,9 @@ def test_at_one_lsn_a_put_beats_a_tombstone_in_coalesce_and_in_the_conditions() 
     assert not accepts(tombstone.item, tombstone, BOOK)
     assert "(#lsn = :lsn AND attribute_exists(#del))" in rules.condition(put)["ConditionExpression"]
     assert "#del" not in rules.condition(tombstone)["ExpressionAttributeNames"]
+
+
+def test_a_cdc_put_names_the_bookkeeping_attributes_its_condition_reads(rules: WriteRules) -> None:
+    [put] = rules.for_event(event("c", 50, after=row()), NOW_S)
+    names = rules.condition(put)["ExpressionAttributeNames"]
+    assert names == {"#pk": "Grp", "#src": BOOK.source, "#lsn": BOOK.lsn, "#del": BOOK.deleted}
