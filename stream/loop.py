@@ -361,10 +361,8 @@ class Bridge:
         self.known_schemas[source] = (event.columns, event.lsn)
 
     def _complete(self, result: BatchResult) -> None:
-        """Dead letters (within limits) then the offset commit: the last step of a batch."""
-        self.dlq.admit(result.dead, result.events)
-        self.dlq.send(result.dead)
-        self.totals.dead += len(result.dead)
+        """Dead letters (within limits) then the offset commit: the last step of a batch. The offsets
+        are checked first: a batch whose commit would go backwards sends no dead letters either."""
         offsets: dict[tuple[str, int], int] = {}
         for msg in result.messages:
             key = (msg.topic() or "", msg.partition() or 0)
@@ -381,6 +379,9 @@ class Bridge:
                 partition=partition,
                 offset=offset,
             )
+        self.dlq.admit(result.dead, result.events)
+        self.dlq.send(result.dead)
+        self.totals.dead += len(result.dead)
         if offsets:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
             self.applied.update(offsets)

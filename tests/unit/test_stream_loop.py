@@ -283,13 +283,15 @@ def test_a_programming_error_stops_the_bridge_with_nothing_committed_or_dead_let
 
 
 def test_a_commit_below_where_the_partition_resumed_is_refused_with_nothing_committed() -> None:
-    consumer = ScriptedConsumer(FakeMessage(41), FakeMessage(42))
-    bridge = _bridge(consumer)
+    poison = _payment_event(["not", "a", "number"])  # would be dead-lettered in a batch that may commit
+    consumer = ScriptedConsumer(FakeMessage(41, value=poison), FakeMessage(42))
+    producer = RecordingProducer()
+    bridge = _bridge(consumer, producer)
     bridge.commit_floor[(TOPIC, 0)] = 50  # the assignment resumed at 50: a record at 41 is stale
     failure = _run_until(bridge, consumer, commits=1)
     assert isinstance(failure, CommitOrderError) and "never go backwards" in str(failure)
     assert failure.context == {"topic": TOPIC, "partition": 0, "offset": 42}
-    assert consumer.commits == []
+    assert consumer.commits == [] and producer.produced == []
 
 
 def test_commits_move_the_floor_forward() -> None:
