@@ -88,16 +88,14 @@ def pipeline_topics(settings: Settings) -> list[str]:
     return [topic_for(settings, m.source) for m in settings.tables] + [settings.kafka.dead_letter_topic]
 
 
-def teardown(settings: Settings, *, forget_offsets: bool = True, kafka: bool = True, tables: bool = True) -> list[str]:
-    """Everything ``init`` made, removed: connector (and offsets), slot and publication, then the topics
-    and the consumer group (``kafka``), then the DynamoDB tables (``tables``). Returns what it did."""
+def teardown(settings: Settings, *, forget_offsets: bool = True) -> list[str]:
+    """Everything ``init`` made, removed: connector (and offsets), slot and publication, topics, the
+    consumer group, DynamoDB tables. Returns what it removed."""
     done = []
     if remove_connector(settings, forget_offsets=forget_offsets):
         done.append(f"connector {settings.connect.connector_name}")
     done.append(drop_slot(settings))
-    if kafka:
-        done += [f"topic {t}" for t in delete_topics(settings, pipeline_topics(settings))]
-        delete_group(settings)
-    if tables:
-        done += [f"DynamoDB table {t}" for t in delete_tables(settings)]
+    done += [f"topic {t}" for t in delete_topics(settings, pipeline_topics(settings))]
+    delete_group(settings)
+    done += [f"DynamoDB table {t}" for t in delete_tables(settings)]
     return done

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from bridge.config import BookkeepingAttributes, Settings, write_config
 from bridge.dynamo import make_client
 from bridge.mapping import RowMapper
 from bridge.postgres import connect
+from examples.payments import traffic
 from tests.conftest import ROOT
 
 Items = dict[tuple[tuple[str, str], ...], dict[str, AttributeValue]]
@@ -209,3 +211,16 @@ def dead_letters(settings: Settings, want: int, timeout_s: float = 60.0) -> list
     finally:
         consumer.close()
     return found
+
+
+def live_traffic(settings: Settings, stop: threading.Event, *, rate: float, seed: int) -> threading.Thread:
+    """The application writing while a test runs (the example's traffic: inserts, settlements,
+    failures, refunds, amount and date corrections that move items, deletes) until ``stop``; a thread
+    for the caller to start."""
+    thread = threading.Thread(
+        target=traffic.run,
+        args=(settings.source.dsn.get_secret_value(), stop),
+        kwargs={"rate": rate, "seed": seed},
+        daemon=True,
+    )
+    return thread

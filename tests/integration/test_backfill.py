@@ -18,7 +18,6 @@ from backfill.checkpoints import MigrationStore
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from connectors.debezium import wait_until_streaming
-from examples.payments import traffic
 from examples.payments.generate import load_payments
 from ops.initialize import initialize
 from tests.integration.pipeline import (
@@ -26,6 +25,7 @@ from tests.integration.pipeline import (
     Cli,
     assert_converged,
     dynamo_items,
+    live_traffic,
     source_items,
     wait_until,
 )
@@ -154,12 +154,7 @@ def test_backfill_during_live_writes_ends_exact(source: tuple[Settings, Cli], se
     _prepare(settings, 6_000)
     bridge = BridgeProcess(settings, cli.workdir).start()
     stop = threading.Event()
-    writer = threading.Thread(
-        target=traffic.run,
-        args=(settings.source.dsn.get_secret_value(), stop),
-        kwargs={"rate": 400.0, "seed": seed},
-        daemon=True,
-    )
+    writer = live_traffic(settings, stop, rate=400.0, seed=seed)
     try:
         rng = random.Random(seed)
         time.sleep(rng.uniform(0, 2))  # writes before, during and after the copy, at different moments
@@ -192,12 +187,7 @@ def test_a_backfill_paused_mid_copy_never_overwrites_newer_changes(source: tuple
     _prepare(settings, 3_000)
     bridge = BridgeProcess(settings, cli.workdir).start()
     stop = threading.Event()
-    writer = threading.Thread(
-        target=traffic.run,
-        args=(settings.source.dsn.get_secret_value(), stop),
-        kwargs={"rate": 400.0, "seed": 11},
-        daemon=True,
-    )
+    writer = live_traffic(settings, stop, rate=400.0, seed=11)
     rng = random.Random(11)
     pauses = 0
     try:

@@ -19,10 +19,9 @@ from backfill.checkpoints import MigrationStore, RangeCheckpoint
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from connectors.debezium import wait_until_streaming
-from examples.payments import traffic
 from examples.payments.generate import load_payments
 from ops.initialize import initialize
-from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, wait_until
+from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, live_traffic, wait_until
 
 ROWS = 3_000
 
@@ -135,12 +134,7 @@ def test_rows_changing_during_reconcile_are_not_reported(migrated: tuple[Setting
     settings, cli, bridge = migrated
     assert bridge.proc is not None
     stop = threading.Event()
-    writer = threading.Thread(
-        target=traffic.run,
-        args=(settings.source.dsn.get_secret_value(), stop),
-        kwargs={"rate": 40.0, "seed": 7},
-        daemon=True,
-    )
+    writer = live_traffic(settings, stop, rate=40.0, seed=7)
     writer.start()
     try:
         time.sleep(1)

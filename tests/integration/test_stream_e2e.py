@@ -17,10 +17,17 @@ from confluent_kafka import Consumer, Producer
 from bridge.config import Settings
 from bridge.topics import topic_for
 from connectors.debezium import wait_until_streaming
-from examples.payments import traffic
 from examples.payments.generate import load_payments
 from ops.initialize import initialize
-from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, dynamo_items, source_items, wait_until
+from tests.integration.pipeline import (
+    BridgeProcess,
+    Cli,
+    assert_converged,
+    dynamo_items,
+    live_traffic,
+    source_items,
+    wait_until,
+)
 
 INSERT = (
     "INSERT INTO payments (payment_id, customer_id, loan_id, payment_number, payment_date, payment_amount,"
@@ -143,9 +150,7 @@ def test_kill9_the_bridge_repeatedly_while_rows_change(streaming: tuple[Settings
     settings, bridge = streaming
     load_payments(settings.source.dsn.get_secret_value(), rows=3000, reset=False)
     stop = threading.Event()
-    dsn = settings.source.dsn.get_secret_value()
-    # the application: inserts, settlements, failures, refunds, amount and date corrections (moves), deletes
-    writer = threading.Thread(target=traffic.run, args=(dsn, stop), kwargs={"rate": 400.0, "seed": 11}, daemon=True)
+    writer = live_traffic(settings, stop, rate=400.0, seed=11)
     writer.start()
     rng = random.Random(5)
     kills = 0

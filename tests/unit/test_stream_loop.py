@@ -301,3 +301,16 @@ def test_commits_move_the_floor_forward() -> None:
     assert _run_until(bridge, consumer, commits=2) is None
     assert consumer.commits[:2] == [[(TOPIC, 0, 42)], [(TOPIC, 0, 43)]]
     assert bridge.commit_floor[(TOPIC, 0)] == 43
+
+
+def test_an_assignment_sets_the_commit_floor_at_the_resume_offset_and_a_revoke_drops_it() -> None:
+    consumer = RebalancingConsumer(FakeMessage(41), FakeMessage(41))  # Kafka's committed offset: 41
+    bridge = _bridge(consumer)
+    partitions = [TopicPartition(TOPIC, 0)]
+    bridge._on_assign(consumer, partitions)  # type: ignore[arg-type]
+    assert bridge.commit_floor == {(TOPIC, 0): 41}
+    bridge._on_revoke(consumer, partitions)  # type: ignore[arg-type]
+    assert bridge.commit_floor == {}
+    bridge._on_assign(consumer, partitions)  # type: ignore[arg-type]
+    bridge._on_lost(consumer, partitions)  # type: ignore[arg-type]
+    assert bridge.commit_floor == {}
