@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,13 +46,15 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from bench.backfill_bench import RESULTS
 from bench.sandbox import sandbox
 from bridge.config import Settings, write_config
+from bridge.dlq import Record
 from bridge.dynamo import make_put_item
 from bridge.mapping import RowMapper
 from bridge.rules import WriteRules
+from bridge.sink import DynamoSink
 from bridge.topics import topic_for
 from connectors.debezium import wait_until_streaming
 from ops.initialize import initialize
-from stream.loop import Bridge
+from stream.loop import BatchResult, Bridge
 
 INSERT = (
     "INSERT INTO payments (customer_id, loan_id, payment_number, payment_date, payment_amount, principal_amount, "
@@ -297,16 +299,17 @@ class TimedBridge:
     """The bridge in this process, with each change's Kafka timestamp and PutItem return time recorded."""
 
     def __init__(self, settings: Settings) -> None:
-        self.bridge = Bridge(settings)
+        self.bridge = Bridge.for_settings(settings)
         self.kafka_ms: dict[int, int] = {}
         self.batch_started: dict[int, float] = {}
         self.written: dict[int, float] = {}
         self.timestamp_types: set[int] = set()
         apply_batch = self.bridge.apply_batch
 
-        def timed_batch(messages: list[Message]) -> Any:
+        def timed_batch(messages: Sequence[Record]) -> BatchResult:
             now = time.time()
             for msg in messages:
+                assert isinstance(msg, Message)  # a real consumer's record, with its timestamp
                 key = msg.key()
                 if key is not None:
                     payment_id = int(json.loads(key)["payload"]["payment_id"])
@@ -317,6 +320,7 @@ class TimedBridge:
 
         self.bridge.apply_batch = timed_batch  # type: ignore[method-assign]
         for route in self.bridge.routes.values():
+            assert isinstance(route.sink, DynamoSink)
             route.sink.put_item = self._timed(route.sink.put_item)
         self.thread = threading.Thread(target=self.bridge.run, daemon=True)
 

@@ -5,21 +5,53 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import KafkaError
 
 from bridge import metrics
 from bridge.errors import DeadLetterLimit, TransientError
 
 HEADER_PREFIX = "ddbridge."
 
+Headers = list[tuple[str, str | bytes | None]] | dict[str, str | bytes | None]
+
+
+class Record(Protocol):
+    """What ddbridge reads of a consumed Kafka record (``confluent_kafka.Message`` is one)."""
+
+    def error(self) -> KafkaError | None: ...
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def headers(self) -> Headers | None: ...
+
+
+class DeadLetterProducer(Protocol):
+    """The producer methods the dead-letter queue uses (``confluent_kafka.Producer`` is one)."""
+
+    def produce(
+        self,
+        topic: str,
+        value: str | bytes | None = None,
+        key: str | bytes | None = None,
+        *,
+        on_delivery: Callable[[KafkaError | None, object], None] | None = None,
+        headers: Headers | None = None,
+    ) -> None: ...
+    def poll(self, timeout: float = -1) -> int: ...
+    def flush(self, timeout: float = -1) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A record that cannot be applied, with why."""
 
-    message: Message
+    message: Record
     table: str
     error_class: str
     reason: str
@@ -28,7 +60,9 @@ class DeadLetter:
 class DeadLetterQueue:
     """Produces dead letters (original key, value, headers + ``ddbridge.*`` headers) and enforces limits."""
 
-    def __init__(self, producer: Producer, topic: str, *, max_errors: int, max_ratio: float, window: int) -> None:
+    def __init__(
+        self, producer: DeadLetterProducer, topic: str, *, max_errors: int, max_ratio: float, window: int
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.max_errors = max_errors
@@ -62,7 +96,8 @@ class DeadLetterQueue:
         """Produce the dead letters and wait until the broker has them all (before offsets are committed)."""
         for letter in dead:
             msg = letter.message
-            headers: list[tuple[str, str | bytes | None]] = [(h[0], h[1]) for h in (msg.headers() or [])]
+            original = msg.headers() or []
+            headers = list(original.items() if isinstance(original, dict) else original)
             headers += [
                 (HEADER_PREFIX + "error.class", letter.error_class.encode()),
                 (HEADER_PREFIX + "error.message", letter.reason.encode()),

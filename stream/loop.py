@@ -19,63 +19,44 @@ recovered (``ddbridge truncate recover``): then changes below the table's LSN fl
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_INVALID,
-    Consumer,
-    KafkaError,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, Producer, TopicPartition
 
 from bridge import metrics
-from bridge.config import Settings, TableMapping
-from bridge.dlq import DeadLetter, DeadLetterQueue
+from bridge.config import Settings
+from bridge.dlq import DeadLetter, DeadLetterProducer, DeadLetterQueue, Record
 from bridge.dynamo import make_client
-from bridge.errors import CodecError, DdbridgeError, TerminalError
-from bridge.events import ChangeEvent, parse_change_event
+from bridge.errors import DdbridgeError, TerminalError
+from bridge.events import ChangeEvent
 from bridge.floors import FloorStore
 from bridge.mapping import RowMapper
 from bridge.pgtypes import PgType, TypeRegistry, load_types
 from bridge.positions import PositionStore
 from bridge.postgres import connect
-from bridge.rules import WriteAction, WriteRules, coalesce
+from bridge.rules import WriteRules
 from bridge.schemas import Columns, SchemaHistory, compare
-from bridge.sink import DynamoSink, oversize_reason
+from bridge.sink import DynamoSink
 from bridge.topics import topic_for
+from stream.batch import TableRoute, plan_batch
 from stream.errors import CommitOrderError, DataGapError, TruncateError
+from stream.ports import EventConsumer, Floors, Positions, Schemas
 
 log = logging.getLogger("ddbridge.stream")
-
-
-@dataclass
-class TableRoute:
-    """Everything needed to apply one topic's events."""
-
-    mapping: TableMapping
-    rules: WriteRules
-    sink: DynamoSink
-
-    @functools.cached_property
-    def excluded(self) -> frozenset[str]:
-        return frozenset(self.mapping.exclude_columns)
 
 
 @dataclass
 class BatchResult:
     """What applying one batch did."""
 
-    messages: list[Message]
+    messages: Sequence[Record]
     dead: list[DeadLetter] = field(default_factory=list)
     events: int = 0
     newest_ts_ms: dict[str, int] = field(default_factory=dict)
@@ -119,66 +100,87 @@ class Bridge:
     def __init__(
         self,
         settings: Settings,
-        tables: list[str] | None = None,
+        routes: Mapping[str, TableRoute],
         *,
-        consumer: Consumer | None = None,
-        producer: Producer | None = None,
+        consumer: EventConsumer,
+        producer: DeadLetterProducer,
+        floor_store: Floors,
+        positions: Positions,
+        schema_history: Schemas,
+        types: TypeRegistry,
     ) -> None:
+        """A bridge over the given parts (``for_settings`` builds the real ones): ``routes`` maps each
+        change topic to its table's mapping, write rules and sink."""
         self.settings = settings
-        mappings = [settings.mapping(t) for t in tables] if tables else list(settings.tables)
-        m = settings.migration
-        client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
-        control = make_client(settings.dynamodb, max_attempts=8)  # the control table: floors, positions, schemas
-        self.floor_store = FloorStore(control, settings.dynamodb.control_table)
+        self.routes = dict(routes)
+        self.consumer = consumer
+        self.producer = producer
+        self.floor_store = floor_store
         self.floors: dict[str, int] | None = None  # loaded when the loop starts (tests may preset them)
-        self.positions = PositionStore(control, settings.dynamodb.control_table, settings.kafka.consumer_group)
+        self.positions = positions
         self.applied: dict[tuple[str, int], int] = {}  # committed since the last save of the record
         # Per assigned partition, the offset a commit may not go below: where the assignment resumed,
         # then the last commit. A commit below it would make Kafka replay or skip: refused.
         self.commit_floor: dict[tuple[str, int], int] = {}
-        self.schema_history = SchemaHistory(control, settings.dynamodb.control_table)
+        self.schema_history = schema_history
         self.known_schemas: dict[str, tuple[Columns, int]] = {}
-        grace_s = m.tombstone_grace_days * 86400
-        self.routes: dict[str, TableRoute] = {}
-        # Built-in type names decode without a database; domains and enums are looked up in the source's catalog.
-        self.types = TypeRegistry(lambda: _catalog(settings))
-        for mapping in mappings:
-            rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
-            sink = DynamoSink.for_settings(settings, rules, client)
-            self.routes[topic_for(settings, mapping.source)] = TableRoute(mapping, rules, sink)
-        self.consumer = consumer if consumer is not None else Consumer(consumer_config(settings))
-        self.producer = (
-            producer
-            if producer is not None
-            else Producer(
-                {
-                    "bootstrap.servers": settings.kafka.bootstrap_servers,
-                    "enable.idempotence": True,
-                    "acks": "all",
-                    "client.id": "ddbridge-dlq",
-                }
-            )
-        )
-        s = settings.stream
+        self.types = types
+        m, s = settings.migration, settings.stream
         self.dlq = DeadLetterQueue(
-            self.producer,
+            producer,
             settings.kafka.dead_letter_topic,
             max_errors=m.max_errors,
             max_ratio=s.max_dlq_ratio,
             window=s.dlq_ratio_window,
         )
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddbridge-batch")
-        self.inflight: tuple[Future[BatchResult], list[Message]] | None = None
-        self.carry: list[Message] = []
+        self.inflight: tuple[Future[BatchResult], Sequence[Record]] | None = None
+        self.carry: list[Record] = []
         self.revocations = 0  # counts revokes and losses: a record taken before one must not be applied
         self.assignment: list[TopicPartition] = []
         self.stopping = threading.Event()
         self.totals = Totals()
         self.failure: BaseException | None = None
 
+    @classmethod
+    def for_settings(cls, settings: Settings, tables: list[str] | None = None) -> Bridge:
+        """The bridge of ``settings`` (all mapped tables, or ``tables``): a Kafka consumer in the group, the
+        dead-letter producer, a DynamoDB sink per table and the control table's records."""
+        mappings = [settings.mapping(t) for t in tables] if tables else list(settings.tables)
+        m = settings.migration
+        client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
+        control = make_client(settings.dynamodb, max_attempts=8)  # the control table: floors, positions, schemas
+        table = settings.dynamodb.control_table
+        grace_s = m.tombstone_grace_days * 86400
+        routes = {}
+        for mapping in mappings:
+            rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
+            routes[topic_for(settings, mapping.source)] = TableRoute(
+                mapping, rules, DynamoSink.for_settings(settings, rules, client)
+            )
+        producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "client.id": "ddbridge-dlq",
+            }
+        )
+        return cls(
+            settings,
+            routes,
+            consumer=Consumer(consumer_config(settings)),
+            producer=producer,
+            floor_store=FloorStore(control, table),
+            positions=PositionStore(control, table, settings.kafka.consumer_group),
+            schema_history=SchemaHistory(control, table),
+            # Built-in type names decode without a database; domains and enums are looked up in the catalog.
+            types=TypeRegistry(lambda: _catalog(settings)),
+        )
+
     # -- group membership ------------------------------------------------------------------------
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: EventConsumer, partitions: list[TopicPartition]) -> None:
         """Resolve each partition's start explicitly: Kafka's committed offset, else the bridge's own record
         (Kafka expires committed offsets of a group idle for ``offsets.retention.minutes``), else
         ``start_from`` on the group's first start, else the partition's first offset (a partition added
@@ -231,7 +233,7 @@ class Bridge:
         consumer.resume(committed)
         log.info("assigned %s", ", ".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in committed))
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer: EventConsumer, partitions: list[TopicPartition]) -> None:
         """Finish in-flight writes and commit before the partitions move to another member."""
         self._finish_inflight()
         self.save_positions()
@@ -244,7 +246,7 @@ class Bridge:
         consumer.unassign()
         log.info("revoked %d partition(s)", len(partitions))
 
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_lost(self, consumer: EventConsumer, partitions: list[TopicPartition]) -> None:
         """Partitions lost without a clean revoke: let writes finish, commit nothing (a replay is harmless)."""
         if self.inflight is not None:
             future, _ = self.inflight
@@ -259,40 +261,27 @@ class Bridge:
 
     # -- the batch pipeline ------------------------------------------------------------------------
 
-    def apply_batch(self, messages: list[Message]) -> BatchResult:
-        """Parse, plan, coalesce and write one batch; returns the dead letters (not yet produced)."""
-        result = BatchResult(messages)
-        planned: dict[str, list[tuple[WriteAction, Message]]] = {}
-        now_s = time.time()
-        for msg in messages:
-            route = self.routes.get(msg.topic() or "")
-            if route is None:
-                continue
-            source = route.mapping.source
-            value = msg.value()
-            if value is None:  # the Kafka tombstone after a delete (log compaction): nothing to apply
-                metrics.EVENTS_CONSUMED.labels(source, "tombstone").inc()
-                continue
-            result.events += 1
-            try:
-                event = parse_change_event(value, self.types, route.excluded)
-                metrics.EVENTS_CONSUMED.labels(source, event.op).inc()
-                actions = self._plan(route, event, now_s)
-            except CodecError as exc:  # the one data error: anything else stops the bridge, nothing committed
-                result.dead.append(DeadLetter(msg, source, type(exc).__name__, str(exc)))
-                continue
-            self._note_schema(source, event)  # outside the data-error handling: a failure here stops the bridge
-            too_big = next(filter(None, map(oversize_reason, actions)), None)
-            if too_big:  # rejected before coalescing, so older versions of the item in the batch still apply
-                result.dead.append(DeadLetter(msg, source, "ItemRejected", too_big))
-                continue
-            if event.ts_ms:
-                result.newest_ts_ms[source] = max(result.newest_ts_ms.get(source, 0), event.ts_ms)
-            planned.setdefault(msg.topic() or "", []).extend((a, msg) for a in actions)
-        for topic, pairs in planned.items():
+    def apply_batch(self, messages: Sequence[Record]) -> BatchResult:
+        """Plan one batch (``stream.batch.plan_batch``) and write it; returns the dead letters (not yet produced)."""
+        plan = plan_batch(
+            messages,
+            self.routes,
+            self.types,
+            floors=self.floors or {},
+            truncate_policy=self.settings.stream.truncate_policy,
+            now_s=time.time(),
+        )
+        for (source, op), count in plan.consumed.items():
+            metrics.EVENTS_CONSUMED.labels(source, op).inc(count)
+        for source, event in plan.schemas:
+            self._note_schema(source, event)
+        if plan.truncate is not None:
+            self._stop_at_truncate(*plan.truncate)
+        self.totals.below_floor += plan.below_floor
+        result = BatchResult(messages, plan.dead, plan.events, plan.newest_ts_ms)
+        for topic, winners in plan.writes.items():
             route = self.routes[topic]
-            winners = coalesce(pairs)
-            metrics.WRITES_COALESCED.labels(route.mapping.source).inc(len(pairs) - len(winners))
+            metrics.WRITES_COALESCED.labels(route.mapping.source).inc(plan.coalesced[route.mapping.source])
             results = route.sink.write([a for a, _ in winners])
             for (_, msg), res in zip(winners, results, strict=True):
                 if res.outcome == "applied":
@@ -303,31 +292,18 @@ class Bridge:
                     result.dead.append(DeadLetter(msg, route.mapping.source, "ItemRejected", res.reason))
         return result
 
-    def _plan(self, route: TableRoute, event: ChangeEvent, now_s: float) -> list[WriteAction]:
-        source = route.mapping.source
-        floor = (self.floors or {}).get(source, 0)
-        if event.op == "t":
-            if event.lsn is not None and event.lsn <= floor:
-                log.info("TRUNCATE of %s at LSN %s was recovered (floor %s): passed", source, event.lsn, floor)
-                return []
-            if self.settings.stream.truncate_policy == "skip":
-                log.warning("TRUNCATE of %s at LSN %s skipped (stream.truncate_policy=skip)", event.table, event.lsn)
-                return []
-            if event.lsn is not None:
-                self.floor_store.record_truncate(source, event.lsn)
-            raise TruncateError(
-                f"table {event.table} was TRUNCATEd (LSN {event.lsn}); the bridge stopped without committing. "
-                f"To recover exactly: stop every `ddbridge stream` of group {self.settings.kafka.consumer_group}, "
-                f"run `ddbridge truncate recover --table {source}` (it removes what the truncate deleted and sets "
-                "an LSN floor below which no change is applied again), then start the bridges again",
-                table=source,
-                lsn=event.lsn,
-            )
-        actions = route.rules.for_event(event, now_s)
-        if floor and actions and (event.lsn or 0) < floor:  # a change from before a recovered TRUNCATE
-            self.totals.below_floor += len(actions)
-            return []
-        return actions
+    def _stop_at_truncate(self, source: str, event: ChangeEvent) -> None:
+        """Record the TRUNCATE (``truncate recover`` needs its LSN) and stop with nothing of the batch written."""
+        if event.lsn is not None:
+            self.floor_store.record_truncate(source, event.lsn)
+        raise TruncateError(
+            f"table {event.table} was TRUNCATEd (LSN {event.lsn}); the bridge stopped without committing. "
+            f"To recover exactly: stop every `ddbridge stream` of group {self.settings.kafka.consumer_group}, "
+            f"run `ddbridge truncate recover --table {source}` (it removes what the truncate deleted and sets "
+            "an LSN floor below which no change is applied again), then start the bridges again",
+            table=source,
+            lsn=event.lsn,
+        )
 
     def _note_schema(self, source: str, event: ChangeEvent) -> None:
         """Notice a row schema that differs from the last one applied (a column added, dropped, renamed or
@@ -412,7 +388,7 @@ class Bridge:
             if self.inflight is None:  # a revoke callback finished the batch
                 return
 
-    def _check_errors(self, messages: list[Message]) -> list[Message]:
+    def _check_errors(self, messages: Sequence[Record]) -> list[Record]:
         good = []
         for msg in messages:
             err = msg.error()
@@ -470,7 +446,7 @@ class Bridge:
             self.close()
         return self.totals
 
-    def _fetch(self, batch_size: int) -> list[Message]:
+    def _fetch(self, batch_size: int) -> list[Record]:
         """The next batch: wait (up to ``poll_timeout_s``) for one record, then take whatever else is already
         fetched, up to ``batch_size``. Never waits to fill a batch: under load batches fill by themselves
         while the previous one is written, and a quiet source gets each change applied at once."""
@@ -484,7 +460,7 @@ class Bridge:
         # A rebalance served inside consume() revoked what ``first`` came from: the new owner (or this
         # member, re-assigned at the committed offset) reads it again. Applying and committing it here
         # would commit past records the revoke dropped from the carry.
-        return rest if self.revocations != revocations else [first, *rest]
+        return list(rest) if self.revocations != revocations else [first, *rest]
 
     def save_positions(self) -> None:
         """Write the offsets committed since the last save to the bridge's own record."""

@@ -42,7 +42,7 @@ def run_stream(settings: Settings, tables: list[str] | None, *, json_output: boo
         metrics.serve(settings.stream.metrics_port, settings.stream.metrics_host, "stream.metrics_port")
         log.info("metrics on http://%s:%d/metrics", settings.stream.metrics_host, settings.stream.metrics_port)
     require_replica_identity(settings, [settings.mapping(t) for t in tables] if tables else list(settings.tables))
-    bridge = Bridge(settings, tables)
+    bridge = Bridge.for_settings(settings, tables)
     bridge.install_signal_handlers()
     started = time.monotonic()
     if interactive:

@@ -12,6 +12,7 @@ from bridge.dlq import DeadLetter, DeadLetterQueue
 from bridge.dynamo import retry_cause
 from bridge.errors import DeadLetterLimit
 from bridge.sink import MAX_ITEM_BYTES, item_size
+from tests.unit.stream_fakes import RecordingProducer
 
 
 def _letter() -> DeadLetter:
@@ -42,6 +43,48 @@ def test_healthy_stream_never_trips() -> None:
     for _ in range(50):
         queue.admit([], 100)
         queue.admit([_letter()], 20)
+
+
+class _HeaderedRecord:
+    """A record with the given headers (librdkafka gives a list; a dict is allowed by the client's types)."""
+
+    def __init__(self, headers: Any) -> None:
+        self._headers = headers
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "ddbridge.public.t"
+
+    def partition(self) -> int:
+        return 2
+
+    def offset(self) -> int:
+        return 17
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return b"v"
+
+    def headers(self) -> Any:
+        return self._headers
+
+
+@pytest.mark.parametrize("original", [[("trace", b"abc")], {"trace": b"abc"}])
+def test_a_dead_letter_keeps_the_record_and_its_headers_and_says_why(original: Any) -> None:
+    producer = RecordingProducer()
+    queue = DeadLetterQueue(producer, "dlq", max_errors=10, max_ratio=1.0, window=10)
+    queue.send([DeadLetter(_HeaderedRecord(original), "public.t", "CodecError", "column c: bad")])
+    [sent] = producer.produced
+    assert (sent["topic"], sent["key"], sent["value"]) == ("dlq", b"k", b"v")
+    headers = dict(sent["headers"])
+    assert headers["trace"] == b"abc"
+    assert headers["ddbridge.error.class"] == b"CodecError" and headers["ddbridge.error.message"] == b"column c: bad"
+    assert (headers["ddbridge.source.topic"], headers["ddbridge.source.partition"]) == (b"ddbridge.public.t", b"2")
+    assert headers["ddbridge.source.offset"] == b"17" and queue.total == 1
 
 
 def _client_error(code: str, status: int = 400) -> ClientError:

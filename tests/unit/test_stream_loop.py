@@ -1,128 +1,39 @@
 """The bridge's loop with a scripted consumer: records a poll returns while a batch is written are
 checked like any other, so a data gap reported then still stops the bridge before anything past it
-is committed."""
+is committed. Every part of the bridge is a fake (tests/unit/stream_fakes.py): no server is involved."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
-from bridge.config import load_settings
-from stream.errors import CommitOrderError, DataGapError
-from stream.loop import Bridge
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "payments" / "ddbridge.toml"
-TOPIC = "ddbridge.public.payments"
-
-
-class FakeMessage:
-    def __init__(self, offset: int, error: KafkaError | None = None, value: bytes | None = None) -> None:
-        self._offset, self._error, self._value = offset, error, value
-
-    def error(self) -> KafkaError | None:
-        return self._error
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes | None:
-        return self._value  # None: a Kafka tombstone, nothing to write
-
-    def key(self) -> bytes | None:
-        return None
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        return []
+from bridge.dlq import Record
+from stream.errors import CommitOrderError, DataGapError, TruncateError
+from stream.loop import BatchResult, Bridge
+from tests.unit.stream_fakes import (
+    TOPIC,
+    FakeMessage,
+    MemoryFloors,
+    NoProducer,
+    RecordingProducer,
+    RecordingSink,
+    ScriptedConsumer,
+    change,
+    fake_bridge,
+    payment,
+)
 
 
-class ScriptedConsumer:
-    """Hands out ``first`` to the blocking poll, then ``during`` to the first non-blocking poll (the one
-    made while the batch is being written), then nothing."""
-
-    def __init__(self, first: FakeMessage, during: FakeMessage) -> None:
-        self.first, self.during = first, during
-        self.handed_during = threading.Event()
-        self.commits: list[list[tuple[str, int, int]]] = []
-
-    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
-        pass
-
-    def poll(self, timeout: float) -> FakeMessage | None:
-        if self.first is not None:
-            first, self.first = self.first, None  # type: ignore[assignment]
-            return first
-        if timeout == 0 and not self.handed_during.is_set():
-            self.handed_during.set()
-            return self.during
-        return None
-
-    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
-        return []
-
-    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
-        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
-
-    def close(self) -> None:
-        pass
-
-
-class NoProducer:
-    """The dead-letter producer: nothing is dead-lettered in these tests."""
-
-    def produce(self, *args: Any, **kwargs: Any) -> None:
-        raise AssertionError("nothing should be dead-lettered")
-
-    def flush(self, timeout: float = 0) -> int:
-        return 0
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
-
-
-class RecordingProducer(NoProducer):
-    """The dead-letter producer, keeping what it was given."""
-
-    def __init__(self) -> None:
-        self.produced: list[dict[str, Any]] = []
-
-    def produce(self, *args: Any, **kwargs: Any) -> None:
-        self.produced.append(kwargs)
-        kwargs["on_delivery"](None, None)
-
-
-class NoPositions:
-    """The bridge's position record, kept in memory."""
-
-    def __init__(self) -> None:
-        self.saved: dict[tuple[str, int], int] = {}
-
-    def load(self) -> dict[tuple[str, int], int]:
-        return dict(self.saved)
-
-    def save(self, positions: dict[tuple[str, int], int]) -> None:
-        self.saved.update(positions)
-
-
-def _bridge(consumer: ScriptedConsumer, producer: NoProducer | None = None) -> Bridge:
-    settings = load_settings(EXAMPLE)
-    bridge = Bridge(settings, consumer=consumer, producer=producer or NoProducer())  # type: ignore[arg-type]
-    bridge.floors = {}  # no control table here
-    bridge.positions = NoPositions()  # type: ignore[assignment]
+def _bridge(consumer: ScriptedConsumer, producer: NoProducer | None = None, **parts: Any) -> Bridge:
+    bridge = fake_bridge(consumer, producer, **parts)
     apply_batch = bridge.apply_batch
 
-    def slow_batch(messages: list[Any]) -> Any:  # the writes last until a poll was made meanwhile
+    def slow_batch(messages: Sequence[Record]) -> BatchResult:  # the writes last until a poll was made meanwhile
         assert consumer.handed_during.wait(10), "the bridge did not poll while the batch was written"
         return apply_batch(messages)
 
@@ -181,42 +92,25 @@ class RebalancingConsumer(ScriptedConsumer):
         super().__init__(stale, refetched)
         self.handed_during.set()  # no write needs to wait for a poll here
         self.rebalanced = False
-        self.callbacks: dict[str, Any] = {}
 
-    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
-        self.callbacks = callbacks
-
-    def poll(self, timeout: float) -> FakeMessage | None:
+    def poll(self, timeout: float = -1) -> FakeMessage | None:
         if self.first is not None:
-            first, self.first = self.first, None  # type: ignore[assignment]
+            first, self.first = self.first, None
             return first
         if self.rebalanced and self.during is not None and timeout > 0:
             during, self.during = self.during, None
             return during
         return None
 
-    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[FakeMessage]:
         if not self.rebalanced:
             self.rebalanced = True
             partitions = [TopicPartition(TOPIC, 0)]
-            self.callbacks["on_revoke"](self, partitions)
-            self.callbacks["on_assign"](self, partitions)
+            revoke, assign = self.callbacks["on_revoke"], self.callbacks["on_assign"]
+            assert revoke is not None and assign is not None
+            revoke(self, partitions)
+            assign(self, partitions)
         return []
-
-    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
-        return [TopicPartition(tp.topic, tp.partition, 41) for tp in partitions]
-
-    def get_watermark_offsets(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
-        return 0, 100
-
-    def assign(self, partitions: list[TopicPartition]) -> None:
-        pass
-
-    def unassign(self) -> None:
-        pass
-
-    def resume(self, partitions: list[TopicPartition]) -> None:
-        pass
 
 
 def test_a_record_taken_just_before_a_rebalance_is_left_to_the_reassigned_position() -> None:
@@ -226,7 +120,7 @@ def test_a_record_taken_just_before_a_rebalance_is_left_to_the_reassigned_positi
     applied: list[list[Any]] = []
     apply_batch = bridge.apply_batch
 
-    def recording(messages: list[Any]) -> Any:
+    def recording(messages: Sequence[Record]) -> BatchResult:
         applied.append(list(messages))
         return apply_batch(messages)
 
@@ -237,38 +131,23 @@ def test_a_record_taken_just_before_a_rebalance_is_left_to_the_reassigned_positi
     assert applied[0] == [refetched] and consumer.commits[0] == [(TOPIC, 0, 42)]
 
 
-def _payment_event(amount: Any) -> bytes:
-    """A Debezium insert of one payments row (only the columns the test needs)."""
-    columns = {"payment_id": ("INT8", 7), "amount": ("NUMERIC", amount)}
-    fields = [
-        {"field": c, "type": "string", "parameters": {"__debezium.source.column.type": t}}
-        for c, (t, _) in columns.items()
-    ]
-    return json.dumps(
-        {
-            "schema": {"fields": [{"field": "before", "fields": fields}, {"field": "after", "fields": fields}]},
-            "payload": {
-                "op": "c",
-                "before": None,
-                "after": {c: v for c, (_, v) in columns.items()},
-                "source": {"schema": "public", "table": "payments", "lsn": 100, "ts_ms": 1},
-            },
-        }
-    ).encode()
-
-
 def test_a_value_that_cannot_be_stored_is_dead_lettered_and_committed() -> None:
-    consumer = ScriptedConsumer(FakeMessage(41, value=_payment_event(["not", "a", "number"])), FakeMessage(42))
+    consumer = ScriptedConsumer(
+        FakeMessage(41, value=change("c", 100, after=payment(payment_amount=["not", "a", "number"]))), FakeMessage(42)
+    )
     producer = RecordingProducer()
     assert _run_until(_bridge(consumer, producer), consumer, commits=1) is None
     assert len(producer.produced) == 1 and consumer.commits[0] == [(TOPIC, 0, 42)]
     headers = dict(producer.produced[0]["headers"])
-    assert headers["ddbridge.error.class"] == b"CodecError" and b"column amount" in headers["ddbridge.error.message"]
+    assert (
+        headers["ddbridge.error.class"] == b"CodecError"
+        and b"column payment_amount" in headers["ddbridge.error.message"]
+    )
 
 
 @pytest.mark.parametrize("bug", [TypeError, KeyError, ValueError, AttributeError])
 def test_a_programming_error_stops_the_bridge_with_nothing_committed_or_dead_lettered(bug: type[Exception]) -> None:
-    consumer = ScriptedConsumer(FakeMessage(41, value=_payment_event("12.50")), FakeMessage(42))
+    consumer = ScriptedConsumer(FakeMessage(41, value=change("c", 100, after=payment())), FakeMessage(42))
     producer = RecordingProducer()
     bridge = _bridge(consumer, producer)
 
@@ -283,7 +162,9 @@ def test_a_programming_error_stops_the_bridge_with_nothing_committed_or_dead_let
 
 
 def test_a_commit_below_where_the_partition_resumed_is_refused_with_nothing_committed() -> None:
-    poison = _payment_event(["not", "a", "number"])  # would be dead-lettered in a batch that may commit
+    poison = change(
+        "c", 100, after=payment(payment_amount=["not", "a", "number"])
+    )  # would be dead-lettered in a batch that may commit
     consumer = ScriptedConsumer(FakeMessage(41, value=poison), FakeMessage(42))
     producer = RecordingProducer()
     bridge = _bridge(consumer, producer)
@@ -307,10 +188,51 @@ def test_an_assignment_sets_the_commit_floor_at_the_resume_offset_and_a_revoke_d
     consumer = RebalancingConsumer(FakeMessage(41), FakeMessage(41))  # Kafka's committed offset: 41
     bridge = _bridge(consumer)
     partitions = [TopicPartition(TOPIC, 0)]
-    bridge._on_assign(consumer, partitions)  # type: ignore[arg-type]
+    bridge._on_assign(consumer, partitions)
     assert bridge.commit_floor == {(TOPIC, 0): 41}
-    bridge._on_revoke(consumer, partitions)  # type: ignore[arg-type]
+    bridge._on_revoke(consumer, partitions)
     assert bridge.commit_floor == {}
-    bridge._on_assign(consumer, partitions)  # type: ignore[arg-type]
-    bridge._on_lost(consumer, partitions)  # type: ignore[arg-type]
+    bridge._on_assign(consumer, partitions)
+    bridge._on_lost(consumer, partitions)
     assert bridge.commit_floor == {}
+
+
+class BatchConsumer(ScriptedConsumer):
+    """Hands out ``records`` as one batch (a blocking poll, then a consume of the rest), then nothing."""
+
+    def __init__(self, *records: FakeMessage) -> None:
+        super().__init__(records[0], None)
+        self.handed_during.set()
+        self.rest = list(records[1:])
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[FakeMessage]:
+        rest, self.rest = self.rest, []
+        return rest
+
+
+def test_a_batch_is_written_through_the_sink_one_winner_per_item_then_committed() -> None:
+    sink = RecordingSink()
+    consumer = BatchConsumer(
+        FakeMessage(41, value=change("c", 100, after=payment(7))),
+        FakeMessage(42, value=change("u", 110, before=payment(7), after=payment(7, payment_amount="99.00"))),
+        FakeMessage(43, value=change("c", 105, after=payment(8))),
+    )
+    assert _run_until(_bridge(consumer, sink=sink), consumer, commits=1) is None
+    assert [(a.item["PaymentId"], a.item["PaymentAmount"], a.lsn) for a in sink.written] == [
+        ({"N": "7"}, {"N": "99"}, 110),
+        ({"N": "8"}, {"N": "12.5"}, 105),
+    ]
+    assert consumer.commits == [[(TOPIC, 0, 44)]]
+
+
+def test_a_truncate_is_recorded_and_stops_the_bridge_with_nothing_of_its_batch_written_or_committed() -> None:
+    sink, floors = RecordingSink(), MemoryFloors()
+    consumer = BatchConsumer(
+        FakeMessage(41, value=change("c", 100, after=payment(7))),
+        FakeMessage(42, value=change("t", 200)),
+    )
+    failure = _run_until(_bridge(consumer, sink=sink, floors=floors), consumer, commits=1)
+    assert isinstance(failure, TruncateError)
+    assert failure.context == {"table": "public.payments", "lsn": 200}
+    assert floors.truncates == [("public.payments", 200)]
+    assert sink.written == [] and consumer.commits == []
