@@ -95,9 +95,7 @@ def check_stream_first(settings: Settings) -> str | None:
         "only guaranteed to reach DynamoDB if the replication slot already existed. Run `ddbridge init` and "
         "`ddbridge stream`, or pass --no-stream for an offline copy of a source nobody writes to"
     )
-    status = ConnectClient(settings.connect.url, settings.connect.request_timeout_s).status(
-        settings.connect.connector_name
-    )
+    status = ConnectClient(settings.connect).status(settings.connect.connector_name)
     if status is None or not status.running:
         state = "not registered" if status is None else f"{status.state}, tasks {[t['state'] for t in status.tasks]}"
         raise TerminalError(f"connector {settings.connect.connector_name} is {state}; {why}")

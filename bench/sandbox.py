@@ -10,11 +10,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
-from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from bridge.config import Settings, load_settings
 from bridge.errors import DdbridgeError
+from bridge.kafka_config import admin_client
 from examples.payments.generate import load_payments
 from ops import teardown
 
@@ -64,7 +64,7 @@ def remove(settings: Settings, tables: Sequence[str]) -> None:
     """Delete the sandbox's connector (and its offsets), slot, topics, DynamoDB tables and database."""
     teardown.remove_connector(settings, forget_offsets=False)
     teardown.delete_tables(settings, tables, wait=False)
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = admin_client(settings.kafka)
     prefix = settings.kafka.topic_prefix
     topics = [t for t in admin.list_topics(timeout=15).topics if prefix in t]  # CDC, heartbeat, dead letters
     with contextlib.suppress(Exception):

@@ -41,13 +41,14 @@ from typing import Any
 
 import psycopg
 from confluent_kafka import OFFSET_END, TIMESTAMP_LOG_APPEND_TIME, Consumer, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType  # type: ignore[attr-defined]
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from bench.backfill_bench import RESULTS
 from bench.sandbox import sandbox
 from bridge.config import Settings, write_config
 from bridge.dlq import Record
 from bridge.dynamo import make_put_item
+from bridge.kafka_config import admin_client, client_config
 from bridge.mapping import RowMapper
 from bridge.rules import WriteRules
 from bridge.sink import DynamoSink
@@ -139,11 +140,7 @@ class FetchProbe:
 
     def __init__(self, settings: Settings) -> None:
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka.bootstrap_servers,
-                "group.id": "bench-fetch-probe",
-                "fetch.wait.max.ms": 100,
-            }
+            client_config(settings.kafka, "bench", {"group.id": "bench-fetch-probe", "fetch.wait.max.ms": 100})
         )
         topic = topic_for(settings, settings.tables[0].source)
         partitions = range(settings.connect.topic_partitions)
@@ -198,7 +195,7 @@ class PutProbe:
 
 
 def end_offsets(settings: Settings, partitions: int) -> list[TopicPartition]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "bench-watermarks"})
+    consumer = Consumer(client_config(settings.kafka, "bench", {"group.id": "bench-watermarks"}))
     topic = topic_for(settings, settings.tables[0].source)
     try:
         return [
@@ -261,7 +258,7 @@ def drain(settings: Settings, tables: list[str], processes: int, partitions: int
         )
         for log in logs
     ]
-    watcher = Consumer({"bootstrap.servers": run.kafka.bootstrap_servers, "group.id": group})
+    watcher = Consumer(client_config(run.kafka, "bench", {"group.id": group}))
     try:
         start: tuple[float, float, int] | None = None
         deadline = time.monotonic() + 600
@@ -346,7 +343,7 @@ class TimedBridge:
 
 def log_append_time(settings: Settings) -> None:
     """Stamp the change topic's records with the broker's append time from now on."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = admin_client(settings.kafka)
     topic = topic_for(settings, settings.tables[0].source)
     resource = ConfigResource(
         ResourceType.TOPIC,

@@ -2,7 +2,8 @@
 
 Precedence, highest first: CLI flags (passed as ``overrides``), environment variables
 (``DDBRIDGE_<SECTION>__<KEY>``, e.g. ``DDBRIDGE_KAFKA__BOOTSTRAP_SERVERS``), the config file, defaults.
-The defaults match the local stack of ``ops/`` so ``ddbridge`` works out of the box against it.
+The source, Kafka and Connect defaults are the local stack's ports (``ops/``); DynamoDB defaults to AWS,
+so an emulator is only ever written to when ``dynamodb.endpoint_url`` names it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import string
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     AliasChoices,
@@ -38,9 +39,71 @@ _SOURCE = re.compile(_PART + r"\." + _PART)
 
 KeyType = Literal["S", "N", "B"]
 
+# librdkafka keys a user may not set through ``kafka.librdkafka``: the commit protocol and the group
+# (``stream.loop``), the dead-letter producer's delivery guarantee, and what [kafka] settings render.
+_SECURITY_KEYS = frozenset(
+    {
+        "security.protocol",
+        "sasl.mechanism",
+        "sasl.mechanisms",
+        "sasl.username",
+        "sasl.password",
+        "ssl.ca.location",
+        "ssl.certificate.location",
+        "ssl.key.location",
+        "ssl.key.password",
+        "ssl.endpoint.identification.algorithm",
+    }
+)
+OWNED_LIBRDKAFKA_KEYS = _SECURITY_KEYS | {
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "group.id",
+    "group.instance.id",
+    "group.protocol",
+    "partition.assignment.strategy",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "isolation.level",
+    "enable.partition.eof",
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "transactional.id",
+    "oauth_cb",
+}
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        """Every secret ``x`` may be given as ``x_file``: the path of a file holding it (a mounted
+        Kubernetes or Docker secret); a trailing newline is dropped."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key in [k for k in data if isinstance(k, str) and k.endswith("_file")]:
+            name = key.removesuffix("_file")
+            field = cls.model_fields.get(name)
+            if field is None or not _is_secret(field.annotation):
+                continue
+            if data.get(name) is not None:
+                raise ValueError(f"{name} and {key} are both set: keep one")
+            path = Path(str(out.pop(key)))
+            try:
+                out[name] = path.read_text(encoding="utf-8").removesuffix("\n")
+            except OSError as exc:
+                raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from exc
+        return out
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
 
 
 class StackPorts(_Strict):
@@ -84,6 +147,24 @@ class SourceSettings(_Strict):
     """PostgreSQL connection string ddbridge reads with (secret)"""
     connect_timeout_s: int = 10
     """seconds to wait for a PostgreSQL connection"""
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    """TLS of ddbridge's own connections (libpq sslmode; verify-full for production); unset: the DSN's or
+    libpq's default (prefer)"""
+    sslrootcert: Path | None = None
+    """CA certificate(s) that signed the server's certificate (RDS: the region's bundle)"""
+    sslcert: Path | None = None
+    """client certificate, for certificate authentication"""
+    sslkey: Path | None = None
+    """client private key"""
+    sslpassword: SecretStr | None = None
+    """password of the client private key (secret)"""
+
+    def libpq_options(self) -> dict[str, str]:
+        """The TLS settings as libpq connection parameters (added to the DSN's)."""
+        password = self.sslpassword.get_secret_value() if self.sslpassword else None
+        options: dict[str, object] = {"sslmode": self.sslmode, "sslrootcert": self.sslrootcert}
+        options |= {"sslcert": self.sslcert, "sslkey": self.sslkey, "sslpassword": password}
+        return {k: str(v) for k, v in options.items() if v is not None}
 
 
 class KafkaSettings(_Strict):
@@ -97,6 +178,58 @@ class KafkaSettings(_Strict):
     """the bridge's consumer group (processes sharing it share partitions)"""
     dead_letter_topic: str = "ddbridge.dlq"
     """where records that can never be applied go, with the reason"""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """how every Kafka client ddbridge creates connects: PLAINTEXT, SSL (TLS, mTLS with a client
+    certificate), SASL_PLAINTEXT or SASL_SSL"""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    """SASL mechanism (SASL_* protocols): PLAIN and SCRAM take sasl_username/sasl_password; OAUTHBEARER
+    signs Amazon MSK IAM tokens with the AWS credential chain (or set sasl.oauthbearer.method=oidc in
+    librdkafka for an OIDC provider)"""
+    sasl_username: str | None = None
+    """SASL username (PLAIN, SCRAM); for Confluent Cloud the API key"""
+    sasl_password: SecretStr | None = None
+    """SASL password (secret; or sasl_password_file); for Confluent Cloud the API secret"""
+    ssl_ca_location: Path | None = None
+    """CA certificate(s) (PEM) that signed the brokers' certificates; default: the system's CAs"""
+    ssl_certificate_location: Path | None = None
+    """client certificate (PEM) for mTLS"""
+    ssl_key_location: Path | None = None
+    """client private key (PEM) for mTLS"""
+    ssl_key_password: SecretStr | None = None
+    """password of the client private key (secret; or ssl_key_password_file)"""
+    ssl_endpoint_identification: bool = True
+    """verify that a broker's certificate names the host connected to (turn off only for tests)"""
+    aws_region: str | None = None
+    """Amazon MSK IAM (OAUTHBEARER): the cluster's region; default the AWS chain's (AWS_REGION, profile)"""
+    aws_role_arn: str | None = None
+    """Amazon MSK IAM: a role to assume for the token (default: the AWS chain's own credentials)"""
+    librdkafka: dict[str, SecretStr] = Field(default_factory=dict)
+    """raw librdkafka settings for every client (values are treated as secrets); the keys ddbridge
+    owns (offsets, commits, the group, security set above) are refused"""
+
+    @model_validator(mode="after")
+    def _security(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(f"security_protocol={self.security_protocol} needs sasl_mechanism")
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError(f"sasl_mechanism is set but security_protocol={self.security_protocol} uses no SASL")
+        if self.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(f"sasl_mechanism={self.sasl_mechanism} needs sasl_username and sasl_password")
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError("mTLS needs both ssl_certificate_location and ssl_key_location")
+        tls_files = (self.ssl_ca_location, self.ssl_certificate_location, self.ssl_key_location)
+        if any(tls_files) and not self.security_protocol.endswith("SSL"):
+            raise ValueError(f"TLS files are set but security_protocol={self.security_protocol} uses no TLS")
+        owned = sorted(k for k in self.librdkafka if k in OWNED_LIBRDKAFKA_KEYS)
+        if owned:
+            raise ValueError(
+                f"librdkafka keys {owned} are set by ddbridge (the commit protocol, the group, or a security "
+                "setting of [kafka]): remove them, or use the matching [kafka] setting"
+            )
+        return self
 
 
 class ConnectSettings(_Strict):
@@ -104,6 +237,16 @@ class ConnectSettings(_Strict):
 
     url: str = "http://127.0.0.1:58083"
     """Kafka Connect REST API"""
+    username: str | None = None
+    """basic-auth user of the Connect REST API"""
+    password: SecretStr | None = None
+    """basic-auth password (secret; or password_file)"""
+    ssl_ca_location: Path | None = None
+    """CA certificate(s) of an https Connect REST API; default: the system's CAs"""
+    ssl_certificate_location: Path | None = None
+    """client certificate (PEM) for a Connect REST API that requires mTLS"""
+    ssl_key_location: Path | None = None
+    """client private key (PEM, unencrypted) for that certificate"""
     connector_name: str = "ddbridge-source"
     """name of the Debezium connector"""
     slot_name: str = "ddbridge_slot"
@@ -136,6 +279,27 @@ class ConnectSettings(_Strict):
     """PostgreSQL user of Debezium (needs REPLICATION)"""
     database_password: SecretStr = SecretStr("ddbridge")
     """its password (secret)"""
+    database_sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = None
+    """TLS of Debezium's connection (database.sslmode); unset: Debezium's default (prefer)"""
+    database_sslrootcert: str | None = None
+    """CA file as a path on the Connect workers (database.sslrootcert)"""
+    database_sslcert: str | None = None
+    """client certificate, a path on the Connect workers (database.sslcert)"""
+    database_sslkey: str | None = None
+    """client private key, a path on the Connect workers (database.sslkey)"""
+    database_sslpassword: SecretStr | None = None
+    """password of that key (secret; database.sslpassword)"""
+
+    @model_validator(mode="after")
+    def _rest_security(self) -> ConnectSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password (basic auth) are set together")
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError("ssl_certificate_location and ssl_key_location are set together")
+        tls = (self.ssl_ca_location, self.ssl_certificate_location)
+        if any(tls) and not self.url.startswith("https://"):
+            raise ValueError(f"TLS files are set but url {self.url} is not https://")
+        return self
 
     @field_validator("slot_name", "publication_name")
     @classmethod
@@ -146,22 +310,30 @@ class ConnectSettings(_Strict):
 
 
 class DynamoSettings(_Strict):
-    """The DynamoDB endpoint; leave ``endpoint_url`` empty for real AWS."""
+    """DynamoDB: AWS by default (the region's endpoint, the AWS credential chain); a local emulator only
+    when ``endpoint_url`` names it."""
 
-    endpoint_url: str | None = "http://127.0.0.1:58000"
-    """DynamoDB API endpoint; empty for AWS"""
+    endpoint_url: str | None = None
+    """DynamoDB API endpoint; unset: AWS's endpoint of the region (set it for a VPC or FIPS endpoint, or
+    the local stack's http://127.0.0.1:58000)"""
     region: str = "us-east-1"
     """AWS region"""
-    access_key_id: SecretStr | None = SecretStr("local")
-    """access key (secret); unset to use the AWS credential chain"""
-    secret_access_key: SecretStr | None = SecretStr("local")
-    """secret key (secret); unset to use the AWS credential chain"""
+    access_key_id: SecretStr | None = None
+    """access key (secret); unset: the AWS credential chain (role, AWS_PROFILE, environment)"""
+    secret_access_key: SecretStr | None = None
+    """secret key (secret); set together with access_key_id"""
     control_table: str = "ddbridge_control"
     """table of backfill plans and checkpoints (created by init)"""
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
     """billing mode of tables init creates"""
     lean_client: bool = True
     """PutItems and reconcile Scans skip botocore (a third of its CPU per write, a sixth per page); false: boto3"""
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> DynamoSettings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key are set together (or neither: the AWS chain)")
+        return self
 
 
 class MigrationSettings(_Strict):

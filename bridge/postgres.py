@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from bridge.config import Settings, TableMapping
 from bridge.errors import ConfigError, TerminalError
@@ -17,7 +18,7 @@ def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connectio
     """A connection to the source database, with a clear error when it cannot be reached."""
     try:
         return psycopg.connect(
-            settings.source.dsn.get_secret_value(),
+            make_conninfo(settings.source.dsn.get_secret_value(), **settings.source.libpq_options()),
             autocommit=autocommit,
             connect_timeout=settings.source.connect_timeout_s,
             application_name="ddbridge",

@@ -4,10 +4,11 @@ the bridge can subscribe at once) and the dead-letter topic."""
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from bridge.config import Settings
 from bridge.errors import TerminalError
+from bridge.kafka_config import admin_client
 
 
 def topic_for(settings: Settings, source_table: str) -> str:
@@ -20,7 +21,7 @@ def ensure_topics(settings: Settings) -> dict[str, str]:
     c = settings.connect
     wanted = {topic_for(settings, m.source): c.topic_partitions for m in settings.tables}
     wanted[settings.kafka.dead_letter_topic] = 1
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = admin_client(settings.kafka)
     try:
         existing = set(admin.list_topics(timeout=15).topics)
     except KafkaException as exc:

@@ -4,6 +4,7 @@ its life cycle through the Kafka Connect REST API (idempotent register, status, 
 from __future__ import annotations
 
 import json
+import re
 import string
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 import requests
 
-from bridge.config import Settings
+from bridge.config import ConnectSettings, Settings
 from bridge.errors import ConnectorError
 
 TEMPLATE = "postgres-source.json"
@@ -40,6 +41,14 @@ def connector_config(settings: Settings) -> dict[str, str]:
     }
     raw = json.loads(resources.files("connectors").joinpath(TEMPLATE).read_text(encoding="utf-8"))
     filled = {key: string.Template(value).substitute(values) for key, value in raw.items()}
+    tls = {
+        "database.sslmode": c.database_sslmode,
+        "database.sslrootcert": c.database_sslrootcert,
+        "database.sslcert": c.database_sslcert,
+        "database.sslkey": c.database_sslkey,
+        "database.sslpassword": c.database_sslpassword.get_secret_value() if c.database_sslpassword else None,
+    }
+    filled.update({key: value for key, value in tls.items() if value is not None})
     filled.update(c.extra)
     return filled
 
@@ -49,9 +58,12 @@ def _regex_escape(name: str) -> str:
     return name.replace(".", "\\.")
 
 
+_SECRET_KEY = re.compile(r"password|secret|credential|token|jaas\.config|user\.info", re.IGNORECASE)
+
+
 def redact(config: dict[str, str]) -> dict[str, str]:
-    """A copy safe to print or log: passwords masked."""
-    return {k: ("********" if "password" in k else v) for k, v in config.items()}
+    """A copy safe to print or log: passwords, secrets and keys masked (also among ``connect.extra``)."""
+    return {k: ("********" if _SECRET_KEY.search(k) else v) for k, v in config.items()}
 
 
 @dataclass
@@ -73,20 +85,39 @@ class ConnectorStatus:
 
 
 class ConnectClient:
-    """A small client of the Kafka Connect REST API."""
+    """A small client of the Kafka Connect REST API (basic auth and TLS as configured)."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout_s = timeout_s
+    def __init__(self, settings: ConnectSettings, timeout_s: float | None = None) -> None:
+        self.url = settings.url.rstrip("/")
+        self.timeout_s = settings.request_timeout_s if timeout_s is None else timeout_s
+        self.session = requests.Session()
+        if settings.username is not None and settings.password is not None:
+            self.session.auth = (settings.username, settings.password.get_secret_value())
+        if settings.ssl_ca_location is not None:
+            self.session.verify = str(settings.ssl_ca_location)
+        if settings.ssl_certificate_location is not None and settings.ssl_key_location is not None:
+            self.session.cert = (str(settings.ssl_certificate_location), str(settings.ssl_key_location))
 
     def _request(self, method: str, path: str, body: Any = None) -> requests.Response:
         try:
-            return requests.request(method, f"{self.url}{path}", json=body, timeout=self.timeout_s)
+            resp = self.session.request(method, f"{self.url}{path}", json=body, timeout=self.timeout_s)
+        except requests.exceptions.SSLError as exc:
+            raise ConnectorError(
+                f"TLS with Kafka Connect at {self.url} failed ({_reason(exc)}); check connect.ssl_ca_location "
+                "(the CA that signed the worker's certificate) and connect.ssl_certificate_location/ssl_key_location"
+            ) from exc
         except requests.RequestException as exc:
             raise ConnectorError(
                 f"Kafka Connect at {self.url} did not answer {method} {path}: {type(exc).__name__}; "
                 "is the worker running (`ddbridge stack status`) and connect.url right?"
             ) from exc
+        if resp.status_code in (401, 403):
+            raise ConnectorError(
+                f"Kafka Connect at {self.url} refused {method} {path}: {resp.status_code} "
+                f"{'unauthenticated' if resp.status_code == 401 else 'forbidden'}; check connect.username and "
+                "connect.password (env DDBRIDGE_CONNECT__PASSWORD, or password_file)"
+            )
+        return resp
 
     def register(self, name: str, config: dict[str, str]) -> bool:
         """Create or update a connector (idempotent PUT); True when it was created."""
@@ -150,6 +181,13 @@ class ConnectClient:
         self.delete(name)
 
 
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a requests error, in one line (no URL or header is in it)."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
 def _message(resp: requests.Response) -> str:
     try:
         return str(resp.json().get("message", resp.text))
@@ -164,7 +202,7 @@ def wait_until_streaming(settings: Settings, timeout_s: float = 90.0) -> Connect
     """
     from bridge.postgres import slot_state
 
-    client = ConnectClient(settings.connect.url, settings.connect.request_timeout_s)
+    client = ConnectClient(settings.connect)
     name = settings.connect.connector_name
     deadline = time.monotonic() + timeout_s
     last = "not registered"

@@ -54,7 +54,7 @@ def initialize(
     if connector:
         from connectors.debezium import ConnectClient, connector_config
 
-        client_rest = ConnectClient(settings.connect.url, settings.connect.request_timeout_s)
+        client_rest = ConnectClient(settings.connect)
         created = client_rest.register(settings.connect.connector_name, connector_config(settings))
         report["connector"] = {"name": settings.connect.connector_name, "created": created}
         progress(f"connector {settings.connect.connector_name}: {'registered' if created else 'updated'}")

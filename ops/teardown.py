@@ -9,11 +9,10 @@ import contextlib
 import time
 from collections.abc import Sequence
 
-from confluent_kafka.admin import AdminClient
-
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError
+from bridge.kafka_config import admin_client
 from bridge.postgres import drop_slot_and_publication
 from bridge.topics import topic_for
 from connectors.debezium import ConnectClient, connector_config
@@ -24,7 +23,7 @@ def remove_connector(settings: Settings, *, forget_offsets: bool) -> bool:
     WAL: a connector registered again under the name would ask for a position a new slot lacks).
     Returns whether a connector was registered."""
     c = settings.connect
-    client = ConnectClient(c.url, c.request_timeout_s)
+    client = ConnectClient(c)
     if forget_offsets:
         existed = client.status(c.connector_name) is not None
         client.forget(c.connector_name, connector_config(settings))
@@ -47,7 +46,7 @@ def drop_slot(settings: Settings, *, wait_s: float = 60.0) -> str:
 
 def delete_topics(settings: Settings, topics: Sequence[str], *, wait_s: float = 60.0) -> list[str]:
     """Delete the topics that exist and wait until the broker no longer lists them; returns them."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = admin_client(settings.kafka)
     existing = set(admin.list_topics(timeout=15).topics)
     doomed = [t for t in topics if t in existing]
     for future in (admin.delete_topics(doomed, operation_timeout=30) if doomed else {}).values():
@@ -60,7 +59,7 @@ def delete_topics(settings: Settings, topics: Sequence[str], *, wait_s: float = 
 
 def delete_group(settings: Settings) -> None:
     """Delete the bridge's consumer group (its committed offsets); none is fine."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = admin_client(settings.kafka)
     for future in admin.delete_consumer_groups([settings.kafka.consumer_group], request_timeout=30).values():
         with contextlib.suppress(Exception):  # no such group: nothing to delete
             future.result()

@@ -16,6 +16,7 @@ from typing import Literal
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from bridge.config import Settings, TableMapping
+from bridge.kafka_config import client_config
 from bridge.postgres import connect
 from bridge.topics import topic_for
 from connectors.debezium import ConnectClient
@@ -49,7 +50,7 @@ class CatchUp:
         if slot:
             return True
         try:
-            client = ConnectClient(self.settings.connect.url, 5.0)
+            client = ConnectClient(self.settings.connect, 5.0)
             return client.status(self.settings.connect.connector_name) is not None
         except Exception:
             return False
@@ -64,13 +65,8 @@ class CatchUp:
 
     def lag(self) -> int:
         """Events on the table's topic the bridge's consumer group has not committed."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka.bootstrap_servers,
-                "group.id": self.settings.kafka.consumer_group,
-                "enable.auto.commit": False,
-            }
-        )
+        owned = {"group.id": self.settings.kafka.consumer_group, "enable.auto.commit": False}
+        consumer = Consumer(client_config(self.settings.kafka, "ddbridge-reconcile", owned))
         try:
             meta = consumer.list_topics(self.topic, timeout=10)
             topic = meta.topics.get(self.topic)

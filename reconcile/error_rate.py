@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from backfill.checkpoints import all_migrations
 from bridge.config import Settings, TableMapping
 from bridge.dlq import HEADER_PREFIX
+from bridge.kafka_config import client_config
 from bridge.topics import topic_for
 
 if TYPE_CHECKING:
@@ -39,14 +40,8 @@ def dead_letters(settings: Settings, mapping: TableMapping, timeout_s: float = 3
     """Dead letters of this table (by their ``ddbridge.source.topic`` header)."""
     topic = settings.kafka.dead_letter_topic
     wanted = topic_for(settings, mapping.source).encode()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": "ddbridge-reconcile-dlq",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    owned = {"group.id": "ddbridge-reconcile-dlq", "enable.auto.commit": False, "enable.partition.eof": True}
+    consumer = Consumer(client_config(settings.kafka, "ddbridge-reconcile", owned))
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from bridge.config import Settings
 from bridge.dynamo import make_client
 from bridge.errors import ConfigError, TerminalError
 from bridge.floors import FloorStore
+from bridge.kafka_config import admin_client
 from bridge.rules import CDC
 from reconcile.target import delete_conditionally, scan
 from reconcile.tombstones import running_backfills
@@ -44,7 +44,7 @@ class TruncateRecovery:
 
 def bridge_members(settings: Settings) -> int:
     """Active members of the bridge's consumer group (0 when the group is empty or unknown)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = admin_client(settings.kafka)
     future = admin.describe_consumer_groups([settings.kafka.consumer_group], request_timeout=15)
     try:
         description = future[settings.kafka.consumer_group].result()

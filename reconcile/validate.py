@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
 from bridge.errors import CodecError, DdbridgeError
+from bridge.kafka_config import admin_client
 from bridge.keyset import date_filter
 from bridge.pgtypes import REMEDY, table_columns
 from bridge.postgres import connect, is_partitioned, replica_identity
@@ -536,7 +536,7 @@ def _target_checks(settings: Settings, mapping: TableMapping, client: DynamoDBCl
 
 
 def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = admin_client(settings.kafka)
     try:
         topics = set(admin.list_topics(timeout=10).topics)
         checks.add("pipeline", "kafka", "pass", f"Kafka reachable at {settings.kafka.bootstrap_servers}")
@@ -554,7 +554,7 @@ def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) 
             "`ddbridge init` creates them" if missing else "",
         )
     try:
-        status = ConnectClient(settings.connect.url, 10).status(settings.connect.connector_name)
+        status = ConnectClient(settings.connect, 10).status(settings.connect.connector_name)
     except DdbridgeError as exc:
         checks.add("pipeline", "connector", "fail", str(exc), "start Kafka Connect")
         status = None

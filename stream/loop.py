@@ -37,6 +37,7 @@ from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError, TerminalError
 from bridge.events import ChangeEvent
 from bridge.floors import FloorStore
+from bridge.kafka_config import client_config
 from bridge.mapping import RowMapper
 from bridge.pgtypes import PgType, TypeRegistry, load_types
 from bridge.positions import PositionStore
@@ -72,10 +73,9 @@ class Totals:
     below_floor: int = 0  # changes from before a recovered TRUNCATE, dropped
 
 
-def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+def consumer_config(settings: Settings) -> dict[str, Any]:
     """The consumer's librdkafka settings (offsets are stored and committed by the bridge only)."""
-    return {
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
+    owned = {
         "group.id": settings.kafka.consumer_group,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -88,10 +88,9 @@ def consumer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "heartbeat.interval.ms": max(500, settings.stream.session_timeout_ms // 4),
         "fetch.wait.max.ms": 100,
         "topic.metadata.refresh.interval.ms": 10_000,
-        "client.id": "ddbridge-stream",
         **({"group.instance.id": settings.stream.instance_id} if settings.stream.instance_id else {}),
-        **extra,
     }
+    return client_config(settings.kafka, "ddbridge-stream", owned)
 
 
 class Bridge:
@@ -158,14 +157,7 @@ class Bridge:
             routes[topic_for(settings, mapping.source)] = TableRoute(
                 mapping, rules, DynamoSink.for_settings(settings, rules, client)
             )
-        producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka.bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "client.id": "ddbridge-dlq",
-            }
-        )
+        producer = Producer(client_config(settings.kafka, "ddbridge-dlq", {"enable.idempotence": True, "acks": "all"}))
         return cls(
             settings,
             routes,

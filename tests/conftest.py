@@ -12,6 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYMENTS_CONFIG = ROOT / "examples" / "payments" / "ddbridge.toml"
+# A local emulator accepts any key, but DynamoDB settings default to the AWS chain: tests name the keys.
+LOCAL_KEYS = {"access_key_id": "local", "secret_access_key": "local"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -17,7 +17,7 @@ def _connect_client() -> Any:
     from connectors.debezium import ConnectClient
 
     settings = state.settings()
-    return ConnectClient(settings.connect.url, settings.connect.request_timeout_s)
+    return ConnectClient(settings.connect)
 
 
 @connector_app.command("register")

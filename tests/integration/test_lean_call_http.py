@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from bridge.config import DynamoSettings
 from bridge.dynamo import make_scan, retry_cause
 from bridge.lean_call import LeanCall
+from tests.conftest import LOCAL_KEYS
 
 WHEN = datetime(2026, 11, 25, 9, 58, 7, tzinfo=UTC)
 BODY = json.dumps({"TableName": "Payments", "Item": {"PaymentId": {"N": "1"}}}).encode()
@@ -114,7 +115,7 @@ def test_the_scan_caller_retries_throttling_and_server_errors_then_returns_the_p
         (503, b"unavailable", None),
         (200, page, str(zlib.crc32(page))),
     ]
-    scan_page = make_scan(DynamoSettings(endpoint_url=url), pool_size=1, attempts=3)
+    scan_page = make_scan(DynamoSettings(**LOCAL_KEYS, endpoint_url=url), pool_size=1, attempts=3)
     assert scan_page(TableName="t") == {"Items": [{"Id": {"B": "AAE="}}], "Count": 1}  # wire form: base64 text
     assert replies == []
 
@@ -126,9 +127,9 @@ def test_the_scan_caller_gives_up_after_its_attempts_and_never_retries_a_client_
     throttled = (400, b'{"__type":"x#ThrottlingException","message":"slow down"}', None)
     replies += [throttled, throttled]
     with pytest.raises(ClientError, match="ThrottlingException"):
-        make_scan(DynamoSettings(endpoint_url=url), pool_size=1, attempts=2)(TableName="t")
+        make_scan(DynamoSettings(**LOCAL_KEYS, endpoint_url=url), pool_size=1, attempts=2)(TableName="t")
     replies.append((400, b'{"__type":"x#ResourceNotFoundException","message":"no table"}', None))
     replies.append((200, b"{}", None))
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
-        make_scan(DynamoSettings(endpoint_url=url), pool_size=1, attempts=2)(TableName="t")
+        make_scan(DynamoSettings(**LOCAL_KEYS, endpoint_url=url), pool_size=1, attempts=2)(TableName="t")
     assert len(replies) == 1  # not retried

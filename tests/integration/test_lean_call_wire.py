@@ -14,6 +14,7 @@ from bridge.dynamo import make_client, make_put_item, make_scan
 from ops.stack import LocalStack
 from reconcile.canonical import Item, content, digest, key_text
 from reconcile.target import scan
+from tests.conftest import LOCAL_KEYS
 
 ITEM: dict[str, Any] = {
     "Id": {"S": "k-1"},
@@ -33,7 +34,7 @@ ITEM: dict[str, Any] = {
 
 @pytest.mark.parametrize("server", ["dynalite", "moto"])
 def test_every_attribute_type_round_trips(server: str, stack: LocalStack) -> None:
-    endpoint = DynamoSettings(endpoint_url=f"http://127.0.0.1:{getattr(stack.ports, server)}")
+    endpoint = DynamoSettings(**LOCAL_KEYS, endpoint_url=f"http://127.0.0.1:{getattr(stack.ports, server)}")
     client = make_client(endpoint, max_attempts=1)
     table = f"lean_wire_{uuid.uuid4().hex[:8]}"
     client.create_table(
@@ -58,7 +59,7 @@ def test_every_attribute_type_round_trips(server: str, stack: LocalStack) -> Non
 
 @pytest.mark.parametrize("server", ["dynalite", "moto"])
 def test_the_lean_scan_gives_the_reconciler_the_same_keys_and_digests_as_boto3(server: str, stack: LocalStack) -> None:
-    endpoint = DynamoSettings(endpoint_url=f"http://127.0.0.1:{getattr(stack.ports, server)}")
+    endpoint = DynamoSettings(**LOCAL_KEYS, endpoint_url=f"http://127.0.0.1:{getattr(stack.ports, server)}")
     client = make_client(endpoint, max_attempts=1)
     table = f"lean_scan_{uuid.uuid4().hex[:8]}"
     # moto's parallel Scan fails on a binary hash key (it .encode()s the bytes): binary keys on dynalite only.

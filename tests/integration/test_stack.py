@@ -16,6 +16,7 @@ from bridge.dynamo import make_client
 from bridge.errors import StackError
 from ops import procs
 from ops.stack import LocalStack
+from tests.conftest import LOCAL_KEYS
 
 
 def _free_ports(n: int) -> list[int]:
@@ -104,7 +105,7 @@ def test_dynalite_indexes_items_whose_short_key_hashes_collide(stack: LocalStack
             break
         seen[_dynalite_hash(key)] = key
     assert first and second
-    client = make_client(DynamoSettings(endpoint_url=f"http://127.0.0.1:{stack.ports.dynalite}"))
+    client = make_client(DynamoSettings(**LOCAL_KEYS, endpoint_url=f"http://127.0.0.1:{stack.ports.dynalite}"))
     table = f"collide_{uuid.uuid4().hex[:8]}"
     client.create_table(
         TableName=table,

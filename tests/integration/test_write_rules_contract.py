@@ -21,6 +21,7 @@ from bridge.rules import WriteRules, accepts
 from bridge.sink import DynamoSink
 from bridge.tables import ensure_table, table_spec
 from ops.stack import LocalStack
+from tests.conftest import LOCAL_KEYS
 from tests.model import BOOK, MAPPINGS, Item, Store, batch_actions, deliveries, histories, make_rules, store_from_items
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def endpoint(request: pytest.FixtureRequest, stack: LocalStack) -> DynamoSetting
     """Both servers through the sink's lean PutItem caller, and one through boto3's (``lean_client=false``)."""
     server, _, caller = request.param.partition("-")
     port = getattr(stack.ports, server)
-    return DynamoSettings(endpoint_url=f"http://127.0.0.1:{port}", lean_client=caller != "boto3")
+    return DynamoSettings(**LOCAL_KEYS, endpoint_url=f"http://127.0.0.1:{port}", lean_client=caller != "boto3")
 
 
 def make_sink(endpoint: DynamoSettings, client: DynamoDBClient, rules: WriteRules, concurrency: int) -> DynamoSink:

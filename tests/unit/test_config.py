@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from bridge.config import KeyAttribute, Settings, TableMapping, load_settings, template_columns
+from bridge.dynamo import make_call, make_client
 from bridge.errors import ConfigError
+from bridge.lean_call import LeanCall
 from tests.conftest import PAYMENTS_CONFIG
 
 MAPPING = """
@@ -26,14 +28,37 @@ def _write(tmp_path: Path, text: str, name: str = "ddbridge.toml") -> Path:
     return path
 
 
-def test_defaults_target_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_defaults_target_the_local_stack_except_dynamodb_which_is_aws(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DDBRIDGE_CONFIG", raising=False)
     settings = load_settings()
     assert settings.kafka.bootstrap_servers == "127.0.0.1:59092"
-    assert settings.dynamodb.endpoint_url == "http://127.0.0.1:58000"
+    assert settings.dynamodb.endpoint_url is None and settings.dynamodb.access_key_id is None
     assert settings.stack.ports.postgres != 5432, "must not collide with a system PostgreSQL"
     assert settings.connect.snapshot_mode == "no_data"
+
+
+@pytest.mark.parametrize("dynamodb", ["", '[dynamodb]\nregion = "eu-west-1"\n'])
+def test_a_config_without_an_endpoint_writes_to_aws_never_to_the_local_stack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dynamodb: str
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY123456")  # what the AWS chain would find
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    region = "eu-west-1" if dynamodb else "us-east-1"
+    settings = load_settings(_write(tmp_path, dynamodb + '[kafka]\nconsumer_group = "g"\n')).dynamodb
+    assert make_client(settings).meta.endpoint_url == f"https://dynamodb.{region}.amazonaws.com"
+    lean = make_call(settings, "PutItem", pool_size=1)
+    assert isinstance(lean, LeanCall) and lean.host == f"dynamodb.{region}.amazonaws.com"
+    assert lean.credentials.access_key == "AKIAEXAMPLEKEY123456"
+
+
+def test_dynamodb_keys_come_in_pairs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="access_key_id and secret_access_key are set together"):
+        load_settings(_write(tmp_path, '[dynamodb]\naccess_key_id = "local"\n'))
 
 
 def test_payments_example_mapping_loads() -> None:

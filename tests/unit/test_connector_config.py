@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from bridge.config import load_settings
+import json
+from pathlib import Path
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import SecretStr
+
+from bridge.config import ConnectSettings, Settings, SourceSettings, load_settings
+from bridge.errors import ConfigError
 from bridge.topics import topic_for
-from connectors.debezium import ConnectorStatus, connector_config, redact
+from connectors.debezium import ConnectClient, ConnectorStatus, connector_config, redact
 from tests.conftest import PAYMENTS_CONFIG
 
 
@@ -45,3 +53,97 @@ def test_truncates_and_column_types_are_sent() -> None:
     # Debezium skips truncates by default; the bridge must see them to stop instead of diverging.
     assert config["skipped.operations"] == "none"
     assert config["column.propagate.source.type"] == ".*"
+
+
+def _tls_settings(tmp_path: Path) -> Settings:
+    (tmp_path / "key-password").write_text("k3y-pw\n")
+    return load_settings(
+        PAYMENTS_CONFIG,
+        overrides={
+            "connect": {
+                "database_password": "db-pw",
+                "database_sslmode": "verify-full",
+                "database_sslrootcert": "/opt/connect/certs/rds-ca.pem",
+                "database_sslcert": "/opt/connect/certs/debezium.crt",
+                "database_sslkey": "/opt/connect/certs/debezium.key",
+                "database_sslpassword_file": str(tmp_path / "key-password"),
+                "extra": {
+                    "database.ssl.truststore.password": "ts-pw",
+                    "notifications.enabled": "false",
+                    "producer.override.sasl.jaas.config": 'ScramLoginModule required password="jaas-pw";',
+                },
+            }
+        },
+    )
+
+
+def test_debeziums_database_tls_settings_are_rendered(tmp_path: Path) -> None:
+    config = connector_config(_tls_settings(tmp_path))
+    assert {k: v for k, v in config.items() if k.startswith("database.ssl")} == {
+        "database.sslmode": "verify-full",
+        "database.sslrootcert": "/opt/connect/certs/rds-ca.pem",
+        "database.sslcert": "/opt/connect/certs/debezium.crt",
+        "database.sslkey": "/opt/connect/certs/debezium.key",
+        "database.sslpassword": "k3y-pw",
+        "database.ssl.truststore.password": "ts-pw",
+    }
+    assert "database.sslmode" not in connector_config(load_settings(PAYMENTS_CONFIG))  # Debezium's default
+
+
+def test_connector_register_show_prints_no_secret(tmp_path: Path) -> None:
+    shown = redact(connector_config(_tls_settings(tmp_path)))
+    assert shown["database.sslpassword"] == "********" and shown["database.sslkey"] == "/opt/connect/certs/debezium.key"
+    assert shown["notifications.enabled"] == "false"
+    printed = json.dumps(shown)
+    for secret in ("k3y-pw", "ts-pw", "jaas-pw", "db-pw"):
+        assert secret not in printed
+
+
+def test_the_connect_client_authenticates_and_trusts_the_configured_ca(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("rest-pw")
+    connect = ConnectSettings(
+        url="https://connect.internal:8443",
+        username="ddbridge",
+        password_file=str(tmp_path / "pw"),  # type: ignore[call-arg]
+        ssl_ca_location=Path("/etc/ddbridge/connect-ca.pem"),
+        ssl_certificate_location=Path("/etc/ddbridge/client.pem"),
+        ssl_key_location=Path("/etc/ddbridge/client.key"),
+    )
+    client = ConnectClient(connect)
+    assert client.session.auth == ("ddbridge", "rest-pw")
+    assert client.session.verify == "/etc/ddbridge/connect-ca.pem"
+    assert client.session.cert == ("/etc/ddbridge/client.pem", "/etc/ddbridge/client.key")
+    plain = ConnectClient(ConnectSettings())
+    assert plain.session.auth is None and plain.session.verify is True and plain.session.cert is None
+
+
+@pytest.mark.parametrize(
+    ("connect", "message"),
+    [
+        ({"username": "u"}, "username and password"),
+        ({"url": "https://c:8443", "ssl_certificate_location": "c.pem"}, "set together"),
+        ({"ssl_ca_location": "ca.pem"}, "is not https://"),
+    ],
+)
+def test_inconsistent_connect_security_is_a_config_error(connect: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(PAYMENTS_CONFIG, overrides={"connect": connect})
+
+
+def test_the_sources_tls_settings_reach_libpq(tmp_path: Path) -> None:
+    source = SourceSettings(
+        dsn=SecretStr("postgresql://ddbridge@db.internal:5432/app?application_name=x"),
+        sslmode="verify-full",
+        sslrootcert=Path("/etc/ddbridge/rds-global-bundle.pem"),
+    )
+    conninfo = make_conninfo(source.dsn.get_secret_value(), **source.libpq_options())
+    assert conninfo_to_dict(conninfo) == {
+        "host": "db.internal",
+        "port": "5432",
+        "dbname": "app",
+        "user": "ddbridge",
+        "application_name": "x",
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/ddbridge/rds-global-bundle.pem",
+    }
+    assert SourceSettings().libpq_options() == {}

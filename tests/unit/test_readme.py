@@ -3,8 +3,13 @@ every CLI command."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
 import typer.main
 
+from bridge.config import load_settings
 from bridge.config_doc import block, types_block
 from ddbridge.main import app
 from tests.conftest import ROOT
@@ -41,3 +46,25 @@ def test_the_command_reference_names_every_command() -> None:
 
 def test_the_types_reference_is_generated_from_the_type_policy() -> None:
     assert types_block() in README, "the README's types reference is stale: run `make docs`"
+
+
+def _production_blocks() -> list[str]:
+    """The TOML blocks of the README's production notes."""
+    section = README.split("## Production notes", 1)[1].split("\n## ", 1)[0]
+    return [
+        "\n".join(line.strip() for line in block.split("```", 1)[0].splitlines())
+        for block in section.split("```toml\n")[1:]
+    ]
+
+
+def test_every_production_config_block_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = _production_blocks()
+    assert len(blocks) >= 4
+    for number, text in enumerate(blocks):
+        for path in re.findall(r'_file = "([^"]+)"', text):  # the mounted secrets, here as files
+            secret = tmp_path / Path(path).name
+            secret.write_text("secret\n")
+            text = text.replace(path, str(secret))
+        config = tmp_path / f"block{number}.toml"
+        config.write_text(text)
+        load_settings(config)  # raises ConfigError (with the field) if a block is wrong
