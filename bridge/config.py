@@ -115,6 +115,10 @@ class StackPorts(_Strict):
     """Kafka broker"""
     kafka_controller: int = 59093
     """Kafka KRaft controller"""
+    kafka_sasl_ssl: int = 59094
+    """Kafka's SASL_SSL (SCRAM) listener, with ACLs"""
+    kafka_ssl: int = 59095
+    """Kafka's mTLS listener (client certificates), with ACLs"""
     connect: int = 58083
     """Kafka Connect REST"""
     dynalite: int = 58000

@@ -54,6 +54,10 @@ class StackError(TerminalError):
     """A local-stack component failed to install, start or answer."""
 
 
+class KafkaAccessError(TerminalError):
+    """Kafka refused ddbridge: authentication, TLS or an ACL. Retrying does not help; a setting does."""
+
+
 class ConnectorError(TerminalError):
     """Kafka Connect refused a request or the connector is not healthy."""
 

@@ -24,11 +24,15 @@ def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connectio
             application_name="ddbridge",
         )
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise TerminalError(
-            f"cannot connect to the source PostgreSQL ({first}); check source.dsn "
-            "(env DDBRIDGE_SOURCE__DSN) and that the server is up (`ddbridge stack status` locally)"
-        ) from exc
+        text = " ".join(str(exc).split()) or repr(exc)
+        tls = any(word in text for word in ("SSL", "certificate", "encryption"))
+        what = (
+            "check source.sslmode, source.sslrootcert (the CA that signed the server's certificate) and, for "
+            "certificate authentication, source.sslcert/sslkey; the server's pg_hba.conf decides which users need TLS"
+            if tls
+            else "check source.dsn (env DDBRIDGE_SOURCE__DSN) and that the server is up (`ddbridge stack status`)"
+        )
+        raise TerminalError(f"cannot connect to the source PostgreSQL ({text[:400]}); {what}") from exc
 
 
 def qualified(mapping: TableMapping) -> sql.Identifier:

@@ -24,14 +24,30 @@ import psycopg
 import requests
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialAlteration,
+    UserScramCredentialUpsertion,
+)
 
 from bridge.config import StackSettings
 from bridge.errors import StackError
 from ops import install, procs
+from ops.certs import ensure_tls_files
 
 DEBEZIUM_PLUGIN_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 OPS_DIR = Path(__file__).resolve().parent
+
+# The secured side of the local stack, for tests of production-shaped security: Kafka's SASL_SSL and
+# mTLS listeners authorise with ACLs (the PLAINTEXT listener's ANONYMOUS stays a super user, so the
+# unsecured side works as before), and a PostgreSQL role that may only connect over TLS.
+SCRAM_USERS = {"ddbridge": "ddbridge-scram-secret", "intruder": "intruder-scram-secret"}
+TLS_CLIENTS = ("ddbridge", "intruder")
+PG_TLS_ROLE, PG_TLS_PASSWORD = "ddbridge_tls", "ddbridge-tls-secret"
+_HBA_BEGIN, _HBA_END = "# ddbridge local stack: TLS-only role (begin)", "# ddbridge local stack (end)"
 
 
 def kafka_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
@@ -234,6 +250,14 @@ class LocalStack:
                     "fsync = off\nfull_page_writes = off\n"
                     "max_slot_wal_keep_size = 4GB\nwal_sender_timeout = 60s\n"
                 )
+        tls = ensure_tls_files(self.root / "tls", TLS_CLIENTS)
+        pg_tls = pg_root / "tls"
+        pg_tls.mkdir(exist_ok=True)
+        for source, name in ((tls.server_cert, "server.crt"), (tls.server_key, "server.key"), (tls.ca, "ca.crt")):
+            (pg_tls / name).write_bytes(source.read_bytes())
+            (pg_tls / name).chmod(0o600)
+        self._chown_tree(pg_tls, uid, gid)
+        self._write_hba()
         # The port is passed on the command line so a changed config takes effect on restart. So is
         # synchronous_commit: with it off (as the config written above once said), logical decoding
         # waits for the WAL writer to flush each change (up to 3 x wal_writer_delay, 600 ms); fsync
@@ -247,6 +271,12 @@ class LocalStack:
                 str(self.ports.postgres),
                 "-c",
                 "synchronous_commit=on",
+                "-c",
+                "ssl=on",
+                "-c",
+                f"ssl_cert_file={pg_tls / 'server.crt'}",
+                "-c",
+                f"ssl_key_file={pg_tls / 'server.key'}",
             ],
             self.components["postgres"].pidfile,
             log,
@@ -254,6 +284,22 @@ class LocalStack:
             group=gid,
             cwd=pg_root,
         )
+
+    def _write_hba(self) -> None:
+        """Let the TLS-only role in over TLS with its password, never without TLS (first match wins)."""
+        hba = self.pg_data / "pg_hba.conf"
+        text = hba.read_text()
+        if _HBA_BEGIN in text:
+            text = text.split(_HBA_BEGIN)[0] + text.split(_HBA_END, 1)[1].lstrip("\n")
+        block = (
+            f"{_HBA_BEGIN}\n"
+            f"hostssl all {PG_TLS_ROLE} 127.0.0.1/32 scram-sha-256\n"
+            f"hostssl replication {PG_TLS_ROLE} 127.0.0.1/32 scram-sha-256\n"
+            f"hostnossl all {PG_TLS_ROLE} 127.0.0.1/32 reject\n"
+            f"hostnossl replication {PG_TLS_ROLE} 127.0.0.1/32 reject\n"
+            f"{_HBA_END}\n"
+        )
+        hba.write_text(block + text)
 
     def _check_traversable(self, path: Path, uid: int) -> None:
         for parent in [path, *path.parents]:
@@ -278,8 +324,14 @@ class LocalStack:
         return None
 
     def _bootstrap_postgres(self) -> None:
-        """The ddbridge role (LOGIN REPLICATION) and database, idempotently."""
+        """The ddbridge role (LOGIN REPLICATION) and database, and the TLS-only role, idempotently."""
         with psycopg.connect(self.pg_conninfo(), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_TLS_ROLE,)).fetchone():
+                conn.execute(
+                    psycopg.sql.SQL("CREATE ROLE {} LOGIN REPLICATION CREATEDB PASSWORD {}").format(
+                        psycopg.sql.Identifier(PG_TLS_ROLE), psycopg.sql.Literal(PG_TLS_PASSWORD)
+                    )
+                )
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.db_user,)).fetchone()
             role = psycopg.sql.Identifier(self.db_user)
             if not exists:
@@ -323,11 +375,14 @@ class LocalStack:
         props.write_text(
             "process.roles=broker,controller\nnode.id=1\n"
             f"controller.quorum.voters=1@127.0.0.1:{p.kafka_controller}\n"
-            f"listeners=PLAINTEXT://127.0.0.1:{p.kafka},CONTROLLER://127.0.0.1:{p.kafka_controller}\n"
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{p.kafka}\n"
+            f"listeners=PLAINTEXT://127.0.0.1:{p.kafka},CONTROLLER://127.0.0.1:{p.kafka_controller},"
+            f"SASL_SSL://127.0.0.1:{p.kafka_sasl_ssl},SSL://127.0.0.1:{p.kafka_ssl}\n"
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{p.kafka},SASL_SSL://127.0.0.1:{p.kafka_sasl_ssl},"
+            f"SSL://127.0.0.1:{p.kafka_ssl}\n"
             "controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n"
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
-            f"log.dirs={kdir / 'data'}\n"
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL\n"
+            + self._kafka_security()
+            + f"log.dirs={kdir / 'data'}\n"
             "num.partitions=4\nauto.create.topics.enable=true\n"
             "offsets.topic.replication.factor=1\noffsets.topic.num.partitions=10\n"
             "transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n"
@@ -336,6 +391,38 @@ class LocalStack:
             "num.network.threads=2\nnum.io.threads=4\n"
         )
         return props
+
+    def _kafka_security(self) -> str:
+        """The TLS listeners' PEM keystore and truststore, SCRAM on SASL_SSL, client certificates on SSL
+        (principal: the certificate's CN), and ACL authorisation for everyone but PLAINTEXT's ANONYMOUS."""
+        tls = ensure_tls_files(self.root / "tls", TLS_CLIENTS)
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return (
+            f"ssl.keystore.type=PEM\nssl.keystore.location={tls.server_keystore}\n"
+            f"ssl.truststore.type=PEM\nssl.truststore.location={tls.ca}\n"
+            "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256\n"
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram}\n"
+            f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram}\n"
+            "listener.name.ssl.ssl.client.auth=required\n"
+            "ssl.principal.mapping.rules=RULE:^CN=([^,]+)$/$1/,DEFAULT\n"
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
+            "super.users=User:ANONYMOUS\nallow.everyone.if.no.acl.found=false\n"
+        )
+
+    def _bootstrap_kafka(self) -> None:
+        """The SCRAM users of the SASL_SSL listener, idempotently (an upsert per mechanism: Kafka refuses
+        two changes of one user in one request)."""
+        admin = AdminClient({"bootstrap.servers": self.kafka_bootstrap, "log_level": 0})
+        for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512):
+            upserts: list[UserScramCredentialAlteration] = [
+                UserScramCredentialUpsertion(user, ScramCredentialInfo(mechanism, 4096), password.encode())
+                for user, password in SCRAM_USERS.items()
+            ]
+            try:
+                for future in admin.alter_user_scram_credentials(upserts, request_timeout=30).values():
+                    future.result()
+            except KafkaException as exc:
+                raise StackError(f"creating the SCRAM users of Kafka's SASL_SSL listener failed: {exc}") from exc
 
     def _start_kafka(self) -> None:
         install.ensure_jvm_jars(self.jvm, self.settings.install_timeout_s)
@@ -533,6 +620,8 @@ class LocalStack:
             progress(f"{comp.name}: healthy on 127.0.0.1:{comp.port}")
             if comp.name == "postgres":
                 self._bootstrap_postgres()
+            if comp.name == "kafka":
+                self._bootstrap_kafka()
         for comp in [c for c in selected if c.after]:
             progress(f"{comp.name}: {'starting' if self._launch(comp) else 'already running'}")
             self._wait_healthy(comp, timeout)

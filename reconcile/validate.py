@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka.admin import AdminClient
 from psycopg import sql
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
 from bridge.errors import CodecError, DdbridgeError
-from bridge.kafka_config import admin_client
+from bridge.kafka_config import AccessErrors, access_problem, admin_client
 from bridge.keyset import date_filter
 from bridge.pgtypes import REMEDY, table_columns
 from bridge.postgres import connect, is_partitioned, replica_identity
@@ -534,15 +536,91 @@ def _target_checks(settings: Settings, mapping: TableMapping, client: DynamoDBCl
 
 # -- pipeline ------------------------------------------------------------------------------------
 
+# What each Kafka resource must allow ddbridge's principal (KIP-430's authorised operations).
+_NEEDED = {"change topic": {"READ", "DESCRIBE"}, "dead-letter topic": {"WRITE", "DESCRIBE"}}
+
+
+def _kafka_authorisation_checks(
+    settings: Settings, mapping: TableMapping, admin: AdminClient, topics: set[str], checks: Checks
+) -> None:
+    """Whether the principal may read the change topic, write dead letters and use the consumer group,
+    as the brokers' authoriser answers (without reading or writing anything)."""
+    wanted = {
+        "change topic": topic_for(settings, mapping.source),
+        "dead-letter topic": settings.kafka.dead_letter_topic,
+    }
+    present = {role: topic for role, topic in wanted.items() if topic in topics}
+    missing_ops: list[str] = []
+    try:
+        if present:
+            described = admin.describe_topics(
+                TopicCollection(list(present.values())), include_authorized_operations=True, request_timeout=10
+            )
+            for role, topic in present.items():
+                allowed = _operation_names(described[topic].result().authorized_operations)
+                if allowed is not None:
+                    missing_ops += [f"{op} on topic {topic}" for op in sorted(_NEEDED[role] - allowed)]
+        group = settings.kafka.consumer_group
+        allowed = _operation_names(_describe_group(admin, group).authorized_operations)
+        if allowed is not None and "READ" not in allowed:
+            missing_ops.append(f"READ on group {group}")
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        why = (access_problem(err, settings.kafka) if err else None) or str(exc)
+        checks.add("pipeline", "kafka ACLs", "fail", why, "grant the ACLs listed in the README (Kafka ACLs)")
+        return
+    checks.add(
+        "pipeline",
+        "kafka ACLs",
+        "fail" if missing_ops else "pass",
+        f"the principal lacks {', '.join(missing_ops)}"
+        if missing_ops
+        else "the principal may read, write dead letters and use the consumer group",
+        "grant the ACLs listed in the README (Kafka ACLs)" if missing_ops else "",
+    )
+
+
+def _describe_group(admin: AdminClient, group: str) -> Any:
+    """The group's description; the first request for a group can meet a coordinator still loading."""
+    for attempt in Retrying(
+        stop=stop_after_attempt(5),
+        wait=wait_fixed(1),
+        retry=retry_if_exception(
+            lambda e: (
+                isinstance(e, KafkaException)
+                and bool(e.args)
+                and isinstance(e.args[0], KafkaError)
+                and e.args[0].code() in (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+            )
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            futures = admin.describe_consumer_groups([group], include_authorized_operations=True, request_timeout=10)
+            return futures[group].result()
+    raise AssertionError("unreachable")
+
+
+def _operation_names(operations: list[Any] | None) -> set[str] | None:
+    """AclOperation names, or None when the brokers did not say (no authoriser)."""
+    if operations is None:
+        return None
+    names = {op.name for op in operations}
+    return names | {"DESCRIBE"} if names & {"READ", "WRITE", "ALTER", "DELETE"} else names
+
 
 def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) -> None:
-    admin = admin_client(settings.kafka)
+    access = AccessErrors(settings.kafka)
+    admin = admin_client(settings.kafka, access=access)
     try:
         topics = set(admin.list_topics(timeout=10).topics)
         checks.add("pipeline", "kafka", "pass", f"Kafka reachable at {settings.kafka.bootstrap_servers}")
     except KafkaException as exc:
-        checks.add("pipeline", "kafka", "fail", f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {exc}")
+        why = access.problem or f"Kafka unreachable at {settings.kafka.bootstrap_servers}: {exc}"
+        checks.add("pipeline", "kafka", "fail", why, "check kafka.bootstrap_servers and the security settings")
         topics = None
+    if topics is not None:
+        _kafka_authorisation_checks(settings, mapping, admin, topics, checks)
     if topics is not None:
         wanted = [topic_for(settings, mapping.source), settings.kafka.dead_letter_topic]
         missing = [t for t in wanted if t not in topics]

@@ -34,10 +34,10 @@ from bridge import metrics
 from bridge.config import Settings
 from bridge.dlq import DeadLetter, DeadLetterProducer, DeadLetterQueue, Record
 from bridge.dynamo import make_client
-from bridge.errors import DdbridgeError, TerminalError
+from bridge.errors import DdbridgeError, KafkaAccessError, TerminalError
 from bridge.events import ChangeEvent
 from bridge.floors import FloorStore
-from bridge.kafka_config import client_config
+from bridge.kafka_config import AccessErrors, access_problem, client_config
 from bridge.mapping import RowMapper
 from bridge.pgtypes import PgType, TypeRegistry, load_types
 from bridge.positions import PositionStore
@@ -73,7 +73,7 @@ class Totals:
     below_floor: int = 0  # changes from before a recovered TRUNCATE, dropped
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: Settings, access: AccessErrors | None = None) -> dict[str, Any]:
     """The consumer's librdkafka settings (offsets are stored and committed by the bridge only)."""
     owned = {
         "group.id": settings.kafka.consumer_group,
@@ -90,7 +90,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "topic.metadata.refresh.interval.ms": 10_000,
         **({"group.instance.id": settings.stream.instance_id} if settings.stream.instance_id else {}),
     }
-    return client_config(settings.kafka, "ddbridge-stream", owned)
+    return client_config(settings.kafka, "ddbridge-stream", owned, access)
 
 
 class Bridge:
@@ -107,6 +107,7 @@ class Bridge:
         positions: Positions,
         schema_history: Schemas,
         types: TypeRegistry,
+        access: AccessErrors | None = None,
     ) -> None:
         """A bridge over the given parts (``for_settings`` builds the real ones): ``routes`` maps each
         change topic to its table's mapping, write rules and sink."""
@@ -124,6 +125,7 @@ class Bridge:
         self.schema_history = schema_history
         self.known_schemas: dict[str, tuple[Columns, int]] = {}
         self.types = types
+        self.access = access  # what Kafka refused (credentials, TLS, ACLs): stops the loop
         m, s = settings.migration, settings.stream
         self.dlq = DeadLetterQueue(
             producer,
@@ -157,17 +159,20 @@ class Bridge:
             routes[topic_for(settings, mapping.source)] = TableRoute(
                 mapping, rules, DynamoSink.for_settings(settings, rules, client)
             )
-        producer = Producer(client_config(settings.kafka, "ddbridge-dlq", {"enable.idempotence": True, "acks": "all"}))
+        access = AccessErrors(settings.kafka)
+        dlq_owned = {"enable.idempotence": True, "acks": "all"}
+        producer = Producer(client_config(settings.kafka, "ddbridge-dlq", dlq_owned, access))
         return cls(
             settings,
             routes,
-            consumer=Consumer(consumer_config(settings)),
+            consumer=Consumer(consumer_config(settings, access)),
             producer=producer,
             floor_store=FloorStore(control, table),
             positions=PositionStore(control, table, settings.kafka.consumer_group),
             schema_history=SchemaHistory(control, table),
             # Built-in type names decode without a database; domains and enums are looked up in the catalog.
             types=TypeRegistry(lambda: _catalog(settings)),
+            access=access,
         )
 
     # -- group membership ------------------------------------------------------------------------
@@ -398,6 +403,9 @@ class Bridge:
                 )
             if code in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 continue
+            denied = access_problem(err, self.settings.kafka)
+            if denied is not None:
+                raise KafkaAccessError(denied)
             if err.fatal():
                 raise TerminalError(f"Kafka consumer failed: {err.str()}")
             log.warning("Kafka: %s", err.str())
@@ -416,6 +424,8 @@ class Bridge:
         last_status = last_saved = 0.0
         try:
             while not self.stopping.is_set():
+                if self.access is not None:
+                    self.access.check()
                 messages = self._check_errors(self.carry + self._fetch(batch_size))
                 self.carry = []
                 if messages:

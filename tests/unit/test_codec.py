@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import re
+import time as time_module
 from datetime import UTC, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -516,3 +518,133 @@ def test_scalar_text() -> None:
 def test_scalar_text_rejects_non_scalars(value: AttributeValue) -> None:
     with pytest.raises(CodecError, match=f"a {next(iter(value))} value cannot be part of a key"):
         scalar_text(value)
+
+
+# -- what mutation testing found untested (make mutants) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-15 10:00:00-05", "2024-01-15T15:00:00.000000Z"),  # a negative offset is added back
+        ("2024-01-15 10:00:00.25-03:30", "2024-01-15T13:30:00.250000Z"),
+        ("1900-01-01 12:00:00+05:53:28", "1900-01-01T06:06:32.000000Z"),  # a historical offset with seconds
+        ("1900-01-01 12:00:00-00:17:30", "1900-01-01T12:17:30.000000Z"),
+    ],
+)
+def test_zoned_timestamps_with_negative_offsets_and_offset_seconds_are_exact(text: str, expected: str) -> None:
+    assert from_text("TIMESTAMPTZ", text) == {"S": expected}
+    assert from_debezium("TIMESTAMPTZ", text.replace(" ", "T")) == {"S": expected}
+
+
+def test_zoned_times_with_negative_offsets_are_exact() -> None:
+    assert from_text("TIMETZ", "10:00:00-05") == {"S": "15:00:00.000000Z"}
+    assert from_text("TIMETZ", "23:30:00.5-02:30:15") == {"S": "02:00:15.500000Z"}
+
+
+def test_aware_timestamps_are_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time_module.tzset()
+    try:
+        new_york = ZoneInfo("America/New_York")
+        assert iso_timestamp(datetime(2024, 1, 15, 10, 0, tzinfo=new_york)) == "2024-01-15T15:00:00.000000Z"
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
+
+
+def test_a_nano_time_is_truncated_to_microseconds_like_a_nano_timestamp() -> None:
+    assert from_debezium("TIME", 37230123000999, "io.debezium.time.NanoTime") == {"S": "10:20:30.123000"}
+    assert from_debezium("TIMESTAMP", 1999, "io.debezium.time.NanoTimestamp") == {"S": "1970-01-01T00:00:00.000001"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("PT10S", "P0Y0M0DT0H0M10S"),  # a plain decimal, never 1E+1
+        ("PT1.500000S", "P0Y0M0DT0H0M1.5S"),
+        ("P1Y2M3DT4H5M6.000001S", "P1Y2M3DT4H5M6.000001S"),
+        ("P-1Y-2M", "P-1Y-2M0DT0H0M0S"),
+    ],
+)
+def test_intervals_have_every_field_and_plain_seconds(text: str, expected: str) -> None:
+    assert from_text("INTERVAL", text) == {"S": expected}
+
+
+@pytest.mark.parametrize("text", ["P", "PT", "1 day", "P1H"])
+def test_an_empty_or_malformed_interval_is_refused(text: str) -> None:
+    with pytest.raises(CodecError, match=re.escape(f"interval {text!r} is not an ISO-8601 duration")):
+        from_text("INTERVAL", text)
+
+
+@pytest.mark.parametrize("text", ["{1,2", "1,2}", "1"])
+def test_text_that_is_not_a_whole_array_literal_is_refused(text: str) -> None:
+    with pytest.raises(CodecError, match=re.escape(f"{text!r} is not an array")):
+        from_text("_INT4", text)
+
+
+# Every refusal says what the value was meant to be and what it was: the message reaches the dead
+# letter, the errors file and the reconcile report, where a person decides what to fix.
+@pytest.mark.parametrize(
+    ("convert", "message"),
+    [
+        (
+            lambda: from_debezium("TIMESTAMP", 2**62, "io.debezium.time.MicroTimestamp"),
+            "timestamp '4611686018427387904 microseconds since 1970' has no exact DynamoDB form",
+        ),
+        (lambda: from_text("TIMESTAMP", "infinity"), "timestamp 'infinity' has no exact DynamoDB form"),
+        (lambda: from_text("TIMESTAMPTZ", "infinity"), "timestamptz 'infinity' has no exact DynamoDB form"),
+        (lambda: from_text("DATE", "infinity"), "date 'infinity' has no exact DynamoDB form"),
+        (
+            lambda: from_text("TIMESTAMPTZ", "0001-01-01 00:30:00+01"),
+            "timestamptz '0001-01-01 00:30:00+01' is outside years 1-9999 in UTC",
+        ),
+        (lambda: from_text("TIME", "25:99"), "time '25:99' is not a time of day"),
+        (lambda: from_text("TIMETZ", "noon"), "timetz 'noon' is not a time of day with a zone"),
+        (
+            lambda: from_debezium("TIME", -1, "io.debezium.time.MicroTime"),
+            "time of day -1 microseconds is outside 00:00-24:00",
+        ),
+        (
+            lambda: from_debezium("TIMESTAMP", "x", "io.debezium.time.Timestamp"),
+            "'x' is not an integer (a count of milliseconds)",
+        ),
+        (
+            lambda: from_debezium("TIMESTAMP", "x", "io.debezium.time.MicroTimestamp"),
+            "'x' is not an integer (a count of microseconds)",
+        ),
+        (
+            lambda: from_debezium("TIMESTAMP", "x", "io.debezium.time.NanoTimestamp"),
+            "'x' is not an integer (a count of nanoseconds)",
+        ),
+        (
+            lambda: from_debezium("TIME", "x", "io.debezium.time.Time"),
+            "'x' is not an integer (a count of milliseconds)",
+        ),
+        (
+            lambda: from_debezium("TIME", "x", "io.debezium.time.MicroTime"),
+            "'x' is not an integer (a count of microseconds)",
+        ),
+        (
+            lambda: from_debezium("TIME", "x", "io.debezium.time.NanoTime"),
+            "'x' is not an integer (a count of nanoseconds)",
+        ),
+        (lambda: from_debezium("FLOAT8", [1.5]), "[1.5] is not a number"),
+        (lambda: from_debezium("BOOL", "t"), "'t' is not a boolean"),
+        (lambda: from_debezium("BYTEA", "%%"), "bytea value is not base64 (binary.handling.mode must be base64)"),
+        (
+            lambda: from_text("BYTEA", "abc"),
+            "bytea value is not in hex output form (the session needs bytea_output=hex)",
+        ),
+        (lambda: from_text("HSTORE", '"a"=>'), "hstore value '\"a\"=>' could not be parsed"),
+        (lambda: from_text("FLOAT8", "abc"), "'abc' is not a floating-point number"),
+        (
+            lambda: from_text("POINT", "(1,2)"),
+            "(tables.exclude_columns) or change its type (`ddbridge validate` lists such columns)",
+        ),
+    ],
+)
+def test_a_refusal_names_the_type_and_the_value(convert: Any, message: str) -> None:
+    with pytest.raises(CodecError) as refused:
+        convert()
+    assert message in str(refused.value)

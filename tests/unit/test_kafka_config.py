@@ -11,10 +11,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from confluent_kafka import KafkaError
+from pydantic import SecretStr
 
 from bridge.config import OWNED_LIBRDKAFKA_KEYS, KafkaSettings, load_settings
-from bridge.errors import ConfigError
-from bridge.kafka_config import client_config
+from bridge.errors import ConfigError, KafkaAccessError
+from bridge.kafka_config import AccessErrors, access_problem, client_config
 
 
 def _settings(tmp_path: Path, kafka: str) -> KafkaSettings:
@@ -192,3 +194,73 @@ def test_kafka_secrets_are_masked_when_the_configuration_is_shown(tmp_path: Path
     shown = json.dumps(json.loads(kafka.model_dump_json())) + repr(kafka) + str(kafka)
     assert not {"pw-1", "pw-2", "pw-3"} & {w.strip('"') for w in shown.replace(",", " ").split()}
     assert all(secret not in shown for secret in ("pw-1", "pw-2", "pw-3"))
+
+
+SCRAM = KafkaSettings(
+    bootstrap_servers="b:9096",
+    security_protocol="SASL_SSL",
+    sasl_mechanism="SCRAM-SHA-512",
+    sasl_username="bridge",
+    sasl_password=SecretStr("pw"),
+)
+
+
+# Error texts as librdkafka 2.x reports them (seen against the local stack's secured listeners).
+@pytest.mark.parametrize(
+    ("code", "text", "expected"),
+    [
+        (
+            KafkaError._AUTHENTICATION,
+            "sasl_ssl://b:9096/bootstrap: SASL authentication error: Authentication failed during authentication due "
+            "to invalid credentials with SASL mechanism SCRAM-SHA-512 (after 339ms in state AUTH_REQ)",
+            "Kafka at b:9096 refused the SASL SCRAM-SHA-512 login of bridge: SASL authentication error: Authentication "
+            "failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512; check "
+            "kafka.sasl_username, kafka.sasl_password (or sasl_password_file) and kafka.sasl_mechanism",
+        ),
+        (
+            KafkaError._SSL,
+            "sasl_ssl://b:9096/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify "
+            "failed: broker certificate could not be verified (after 5ms in state SSL_HANDSHAKE)",
+            "TLS with Kafka at b:9096 failed: SSL handshake failed: error:0A000086:SSL routines::certificate verify "
+            "failed: broker certificate could not be verified; check kafka.ssl_ca_location (the CA that signed the "
+            "brokers' certificates) and, for mTLS, kafka.ssl_certificate_location/ssl_key_location (a certificate the "
+            "brokers trust)",
+        ),
+        (
+            KafkaError._TRANSPORT,
+            "ssl://b:9096/bootstrap: Receive failed: error:0A000412:SSL routines::ssl/tls alert bad certificate: SSL "
+            "alert number 42 (after 1ms in state APIVERSION_QUERY)",
+            "TLS with Kafka at b:9096 failed: Receive failed: error:0A000412:SSL routines::ssl/tls alert bad "
+            "certificate: SSL alert number 42; check kafka.ssl_ca_location",
+        ),
+        (
+            KafkaError.GROUP_AUTHORIZATION_FAILED,
+            "FindCoordinator response error: Group authorization failed.",
+            "Kafka denied User:bridge an operation on the consumer group: FindCoordinator response error: Group "
+            "authorization failed.; grant it the ACLs listed in the README (Production notes, Kafka ACLs), or check "
+            "kafka.consumer_group and kafka.topic_prefix",
+        ),
+        (KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down", None),  # retried: the brokers may come back
+        (KafkaError._TRANSPORT, "b:9096/bootstrap: Connection refused (after 0ms in state CONNECT)", None),
+    ],
+)
+def test_errors_retrying_cannot_fix_are_explained_with_the_settings_to_check(
+    code: int, text: str, expected: str | None
+) -> None:
+    problem = access_problem(KafkaError(code, text), SCRAM)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.startswith(expected)
+
+
+def test_the_first_access_problem_of_a_client_is_kept_and_raised() -> None:
+    access = AccessErrors(SCRAM)
+    access.check()  # nothing yet
+    access.record(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
+    access.check()
+    access.record(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."))
+    access.record(KafkaError(KafkaError._AUTHENTICATION, "SASL authentication error"))
+    with pytest.raises(KafkaAccessError, match="denied User:bridge an operation on a topic"):
+        access.check()
+    assert client_config(SCRAM, "x", access=access)["error_cb"] == access.record
