@@ -5,6 +5,7 @@ reaches every client."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,8 @@ from confluent_kafka.admin import AdminClient
 
 from bridge.config import KafkaSettings
 from bridge.errors import ConfigError, KafkaAccessError
+
+log = logging.getLogger("ddbridge.kafka")
 
 
 def client_config(
@@ -128,8 +131,12 @@ class AccessErrors:
         self.problem: str | None = None
 
     def record(self, err: KafkaError) -> None:
-        if self.problem is None:
-            self.problem = access_problem(err, self.kafka)
+        """librdkafka logs nothing itself once an ``error_cb`` is set: other errors are logged here."""
+        problem = access_problem(err, self.kafka)
+        if problem is None:
+            log.warning("Kafka: %s", err.str())
+        elif self.problem is None:
+            self.problem = problem
 
     def check(self) -> None:
         """Raise the recorded problem, if any."""

@@ -254,11 +254,12 @@ def test_errors_retrying_cannot_fix_are_explained_with_the_settings_to_check(
         assert problem is not None and problem.startswith(expected)
 
 
-def test_the_first_access_problem_of_a_client_is_kept_and_raised() -> None:
+def test_the_first_access_problem_of_a_client_is_kept_and_raised(caplog: pytest.LogCaptureFixture) -> None:
     access = AccessErrors(SCRAM)
     access.check()  # nothing yet
     access.record(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
     access.check()
+    assert "Kafka: 1/1 brokers are down" in caplog.text  # retried errors are still logged
     access.record(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."))
     access.record(KafkaError(KafkaError._AUTHENTICATION, "SASL authentication error"))
     with pytest.raises(KafkaAccessError, match="denied User:bridge an operation on a topic"):
