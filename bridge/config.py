@@ -326,6 +326,18 @@ class DynamoSettings(_Strict):
     """access key (secret); unset: the AWS credential chain (role, AWS_PROFILE, environment)"""
     secret_access_key: SecretStr | None = None
     """secret key (secret); set together with access_key_id"""
+    profile: str | None = None
+    """AWS profile of ~/.aws/config to take credentials from; unset: AWS_PROFILE or the default chain"""
+    role_arn: str | None = None
+    """IAM role to assume (STS AssumeRole) with those credentials; refreshed before the session expires"""
+    external_id: str | None = None
+    """the ExternalId the role's trust policy requires (with role_arn)"""
+    role_session_name: str = "ddbridge"
+    """session name of the assumed role (CloudTrail shows it)"""
+    sts_endpoint_url: str | None = None
+    """STS endpoint for role_arn (a VPC endpoint); unset: the region's"""
+    use_fips_endpoint: bool = False
+    """use the region's FIPS endpoint (dynamodb-fips.<region>.amazonaws.com) when endpoint_url is unset"""
     control_table: str = "ddbridge_control"
     """table of backfill plans and checkpoints (created by init)"""
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
@@ -337,6 +349,12 @@ class DynamoSettings(_Strict):
     def _key_pair(self) -> DynamoSettings:
         if (self.access_key_id is None) != (self.secret_access_key is None):
             raise ValueError("access_key_id and secret_access_key are set together (or neither: the AWS chain)")
+        if self.access_key_id is not None and self.profile is not None:
+            raise ValueError("set either dynamodb.profile or dynamodb.access_key_id/secret_access_key, not both")
+        if (self.external_id is not None or self.sts_endpoint_url is not None) and self.role_arn is None:
+            raise ValueError(
+                "dynamodb.external_id and sts_endpoint_url apply to an assumed role: set dynamodb.role_arn"
+            )
         return self
 
 
@@ -385,6 +403,9 @@ class StreamSettings(_Strict):
     session_timeout_ms: int = Field(10_000, ge=1000, description="a dead member's partitions move after this")
     instance_id: str | None = Field(
         None, description="static group membership: a restart with the same id takes its partitions back at once"
+    )
+    stall_limit_s: float = Field(
+        300.0, gt=0, description="/livez fails when the loop has not turned for this long (a hung process)"
     )
 
 

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.credentials import CredentialProvider, DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, ProfileNotFound
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from bridge.config import DynamoSettings
@@ -30,7 +32,7 @@ BOTO_METHODS = {"PutItem": "put_item", "Scan": "scan", "BatchGetItem": "batch_ge
 
 def make_client(settings: DynamoSettings, *, pool_size: int = 32, max_attempts: int = 5) -> DynamoDBClient:
     """A low-level DynamoDB client for the configured endpoint (``endpoint_url`` None means AWS)."""
-    client: DynamoDBClient = boto3.session.Session().client(
+    client: DynamoDBClient = aws_session(settings).client(
         "dynamodb",
         endpoint_url=settings.endpoint_url or None,
         region_name=settings.region,
@@ -39,19 +41,72 @@ def make_client(settings: DynamoSettings, *, pool_size: int = 32, max_attempts: 
             connect_timeout=5,
             read_timeout=30,
             retries={"mode": "standard", "max_attempts": max_attempts},
+            use_fips_endpoint=settings.use_fips_endpoint,
         ),
-        **_credential_kwargs(settings),
     )
     return client
 
 
-def _credential_kwargs(settings: DynamoSettings) -> dict[str, str]:
-    if settings.access_key_id is None or settings.secret_access_key is None:
-        return {}
-    return {
-        "aws_access_key_id": settings.access_key_id.get_secret_value(),
-        "aws_secret_access_key": settings.secret_access_key.get_secret_value(),
-    }
+def aws_session(settings: DynamoSettings) -> boto3.session.Session:
+    """The AWS session DynamoDB calls are signed with: explicit keys, else ``profile``, else the default
+    chain (environment, AWS_PROFILE, SSO, web identity, instance or task role); with ``role_arn`` those
+    credentials assume the role, renewed before it expires."""
+    keys: dict[str, str] = {}
+    if settings.access_key_id is not None and settings.secret_access_key is not None:
+        keys = {
+            "aws_access_key_id": settings.access_key_id.get_secret_value(),
+            "aws_secret_access_key": settings.secret_access_key.get_secret_value(),
+        }
+    try:
+        source = boto3.session.Session(profile_name=settings.profile, region_name=settings.region, **keys)
+    except ProfileNotFound as exc:
+        raise ConfigError(
+            f"dynamodb.profile {settings.profile!r} is not in ~/.aws/config (or AWS_CONFIG_FILE): name one "
+            "of its profiles, or unset it"
+        ) from exc
+    return assume_role(source, settings) if settings.role_arn else source
+
+
+class _AssumedRole(CredentialProvider):  # type: ignore[misc]  # botocore is untyped
+    METHOD = "ddbridge-assume-role"
+
+    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
+        super().__init__()
+        self.credentials = credentials
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return self.credentials
+
+
+def assume_role(source: boto3.session.Session, settings: DynamoSettings) -> boto3.session.Session:
+    """A session whose credentials are ``settings.role_arn`` assumed with ``source``'s credentials (and
+    ``external_id``); the first call assumes it, and it is assumed again shortly before it expires."""
+    assert settings.role_arn is not None
+    request = {"RoleArn": settings.role_arn, "RoleSessionName": settings.role_session_name}
+    if settings.external_id is not None:
+        request["ExternalId"] = settings.external_id
+
+    def refresh() -> dict[str, str]:
+        sts = source.client("sts", region_name=settings.region, endpoint_url=settings.sts_endpoint_url)
+        granted = sts.assume_role(**request)["Credentials"]
+        return {
+            "access_key": granted["AccessKeyId"],
+            "secret_key": granted["SecretAccessKey"],
+            "token": granted["SessionToken"],
+            "expiry_time": granted["Expiration"].isoformat(),
+        }
+
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before(
+        "env", _AssumedRole(DeferredRefreshableCredentials(refresh, _AssumedRole.METHOD))
+    )
+    return boto3.session.Session(botocore_session=core, region_name=settings.region)
+
+
+def _lean_endpoint(settings: DynamoSettings) -> str:
+    if settings.endpoint_url:
+        return settings.endpoint_url
+    return f"https://dynamodb{'-fips' if settings.use_fips_endpoint else ''}.{settings.region}.amazonaws.com"
 
 
 def retry_cause(exc: BaseException) -> str | None:
@@ -78,15 +133,13 @@ def make_call(settings: DynamoSettings, operation: str, *, pool_size: int) -> Ca
             make_client(settings, pool_size=pool_size, max_attempts=1), BOTO_METHODS[operation]
         )
         return method
-    session = boto3.session.Session(**_credential_kwargs(settings), region_name=settings.region)
-    credentials = session.get_credentials()
+    credentials = aws_session(settings).get_credentials()
     if credentials is None:
         raise ConfigError(
             "no AWS credentials found for DynamoDB: set dynamodb.access_key_id/secret_access_key, "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or an instance role"
+            "dynamodb.profile (or AWS_PROFILE), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run with a role"
         )
-    endpoint = settings.endpoint_url or f"https://dynamodb.{settings.region}.amazonaws.com"
-    return LeanCall(endpoint, settings.region, credentials, operation=operation, pool_size=pool_size)
+    return LeanCall(_lean_endpoint(settings), settings.region, credentials, operation=operation, pool_size=pool_size)
 
 
 def make_put_item(settings: DynamoSettings, *, pool_size: int) -> Callable[..., Any]:

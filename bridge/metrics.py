@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from bridge.errors import ConfigError
+from bridge.health import Health, Verdict
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -63,14 +71,50 @@ BACKFILL_PROCESSED = Gauge(
 )
 
 
-def serve(port: int, addr: str, setting: str) -> None:
-    """Expose the registry over HTTP at ``http://addr:port/metrics``; a port in use is a ConfigError
-    naming ``setting`` (two processes on one host need a port each)."""
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+Wsgi = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def endpoints(health: Health | None) -> Wsgi:
+    """The HTTP endpoints: ``/livez`` and ``/readyz`` (200 or 503 with the reason, when ``health`` is given)
+    and the registry at ``/metrics``."""
+    scrape = make_wsgi_app(REGISTRY)
+    probes: dict[str, Callable[[], Verdict]] = (
+        {"/livez": health.liveness, "/readyz": health.readiness} if health is not None else {}
+    )
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        probe = probes.get(environ.get("PATH_INFO", ""))
+        if probe is None:
+            metrics: Iterable[bytes] = scrape(environ, start_response)
+            return metrics
+        verdict = probe()
+        status = "200 OK" if verdict.ok else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [(verdict.reason + "\n").encode()]
+
+    return app
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds: no log lines
+        return
+
+
+def serve(port: int, addr: str, setting: str, health: Health | None = None) -> None:
+    """Serve the registry at ``http://addr:port/metrics`` (and the probes of ``health``) from a daemon
+    thread; a port in use is a ConfigError naming ``setting`` (two processes on one host need a port each)."""
+
     try:
-        start_http_server(port, addr=addr, registry=REGISTRY)
+
+        class Server(ThreadingWSGIServer):
+            address_family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)[0][0]
+
+        httpd = make_server(addr, port, endpoints(health), Server, handler_class=_Quiet)
     except OSError as exc:
         env = "DDBRIDGE_" + setting.upper().replace(".", "__")
         raise ConfigError(
             f"cannot serve metrics on {addr}:{port}: {exc.strerror} (another ddbridge process on this host?); "
             f"give each process its own port with {setting} ({env}=...), or 0 to disable metrics"
         ) from exc
+    threading.Thread(target=httpd.serve_forever, name="ddbridge-metrics", daemon=True).start()

@@ -37,6 +37,7 @@ from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError, KafkaAccessError, TerminalError
 from bridge.events import ChangeEvent
 from bridge.floors import FloorStore
+from bridge.health import Health
 from bridge.kafka_config import AccessErrors, access_problem, client_config
 from bridge.mapping import RowMapper
 from bridge.pgtypes import PgType, TypeRegistry, load_types
@@ -108,6 +109,7 @@ class Bridge:
         schema_history: Schemas,
         types: TypeRegistry,
         access: AccessErrors | None = None,
+        health: Health | None = None,
     ) -> None:
         """A bridge over the given parts (``for_settings`` builds the real ones): ``routes`` maps each
         change topic to its table's mapping, write rules and sink."""
@@ -142,9 +144,10 @@ class Bridge:
         self.stopping = threading.Event()
         self.totals = Totals()
         self.failure: BaseException | None = None
+        self.health = health or Health(settings.stream.stall_limit_s)  # what /livez and /readyz answer
 
     @classmethod
-    def for_settings(cls, settings: Settings, tables: list[str] | None = None) -> Bridge:
+    def for_settings(cls, settings: Settings, tables: list[str] | None = None, health: Health | None = None) -> Bridge:
         """The bridge of ``settings`` (all mapped tables, or ``tables``): a Kafka consumer in the group, the
         dead-letter producer, a DynamoDB sink per table and the control table's records."""
         mappings = [settings.mapping(t) for t in tables] if tables else list(settings.tables)
@@ -173,6 +176,7 @@ class Bridge:
             # Built-in type names decode without a database; domains and enums are looked up in the catalog.
             types=TypeRegistry(lambda: _catalog(settings)),
             access=access,
+            health=health,
         )
 
     # -- group membership ------------------------------------------------------------------------
@@ -228,6 +232,7 @@ class Bridge:
         # librdkafka keeps a pause across unassign/assign: a partition paused before a rebalance would be
         # owned and never read again. Nothing pauses today; every assignment starts resumed all the same.
         consumer.resume(committed)
+        self.health.assigned(len(self.assignment))
         log.info("assigned %s", ", ".join(f"{t.topic}[{t.partition}]@{t.offset}" for t in committed))
 
     def _on_revoke(self, consumer: EventConsumer, partitions: list[TopicPartition]) -> None:
@@ -240,6 +245,7 @@ class Bridge:
             self.commit_floor.pop(key, None)
         self.carry = [m for m in self.carry if (m.topic(), m.partition()) not in revoked]
         self.assignment = [p for p in self.assignment if (p.topic, p.partition) not in revoked]
+        self.health.assigned(len(self.assignment))
         consumer.unassign()
         log.info("revoked %d partition(s)", len(partitions))
 
@@ -252,6 +258,7 @@ class Bridge:
         self.carry = []
         self.revocations += 1
         self.assignment = []
+        self.health.assigned(0)
         self.commit_floor.clear()
         consumer.unassign()
         log.warning("lost %d partition(s); their uncommitted batch will be replayed by the new owner", len(partitions))
@@ -424,6 +431,7 @@ class Bridge:
         last_status = last_saved = 0.0
         try:
             while not self.stopping.is_set():
+                self.health.turned()
                 if self.access is not None:
                     self.access.check()
                 messages = self._check_errors(self.carry + self._fetch(batch_size))
@@ -443,6 +451,7 @@ class Bridge:
                     on_status(self)
         except BaseException as exc:
             self.failure = exc
+            self.health.failing(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             self.close()
@@ -489,6 +498,7 @@ class Bridge:
 
     def stop(self) -> None:
         """Ask the loop to finish the current batch, commit and leave the group."""
+        self.health.failing("stopping: finishing the last batch")
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:

@@ -15,6 +15,7 @@ from rich.text import Text
 from bridge import metrics
 from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
+from bridge.health import Health
 from bridge.postgres import require_replica_identity
 from ddbridge.app import app
 from ddbridge.output import emit, fail, run, setup_logging, state
@@ -38,11 +39,13 @@ def run_stream(settings: Settings, tables: list[str] | None, *, json_output: boo
     console = Console(stderr=True)
     interactive = console.is_terminal and not json_output
     setup_logging(logging.INFO, rich_console=console if interactive else None)
-    if settings.stream.metrics_port:
-        metrics.serve(settings.stream.metrics_port, settings.stream.metrics_host, "stream.metrics_port")
-        log.info("metrics on http://%s:%d/metrics", settings.stream.metrics_host, settings.stream.metrics_port)
+    health = Health(settings.stream.stall_limit_s)
+    s = settings.stream
+    if s.metrics_port:
+        metrics.serve(s.metrics_port, s.metrics_host, "stream.metrics_port", health)
+        log.info("metrics on http://%s:%d/metrics, probes on /livez and /readyz", s.metrics_host, s.metrics_port)
     require_replica_identity(settings, [settings.mapping(t) for t in tables] if tables else list(settings.tables))
-    bridge = Bridge.for_settings(settings, tables)
+    bridge = Bridge.for_settings(settings, tables, health)
     bridge.install_signal_handlers()
     started = time.monotonic()
     if interactive:

@@ -303,7 +303,7 @@ def test_expired_committed_offsets_resume_from_the_bridges_record_or_stop_on_a_g
     assert "data gap" in gap.output() and "ddbridge's record of the applied position" in gap.output()
 
 
-def test_oversized_item_is_dead_lettered_and_metrics_are_served(isolated: Settings, tmp_path: Path) -> None:
+def test_oversized_item_is_dead_lettered_and_metrics_and_probes_are_served(isolated: Settings, tmp_path: Path) -> None:
     import socket
     import urllib.request
 
@@ -346,6 +346,10 @@ def test_oversized_item_is_dead_lettered_and_metrics_are_served(isolated: Settin
         assert 'ddbridge_events_consumed_total{op="c",table="public.payments"} 10.0' in text
         assert 'ddbridge_writes_applied_total{kind="cdc",table="public.payments"}' in text
         assert "ddbridge_write_seconds_bucket" in text and "ddbridge_consumer_lag" in text
+        # The probes beside the metrics: live, and ready with every partition (the only member).
+        for path, answer in (("livez", "the loop turned"), ("readyz", "4 partition(s) assigned")):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=5) as resp:
+                assert resp.status == 200 and resp.read().decode().startswith(answer)
         # The reconciler sees exactly what the dead letter left behind, and blocks cutover on it.
         from reconcile.reconciler import ReconcileOptions, reconcile
 

@@ -1,4 +1,6 @@
-"""ops/iam-policy.json lists exactly the DynamoDB actions ddbridge's code calls (least privilege)."""
+"""ops/iam/<command>.json together grant exactly the DynamoDB actions ddbridge's code calls, each on
+named tables (least privilege; tests/integration/test_iam_policies.py runs every command through a
+recording proxy and checks each call against its command's policy)."""
 
 from __future__ import annotations
 
@@ -30,12 +32,21 @@ def _called_actions() -> set[str]:
     return actions
 
 
-def test_the_policy_grants_exactly_the_actions_the_code_uses() -> None:
-    policy = json.loads((ROOT / "ops" / "iam-policy.json").read_text())
-    granted = {
-        action.removeprefix("dynamodb:")
-        for statement in policy["Statement"]
-        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
-    }
+COMMANDS = ("init", "stream", "backfill", "reconcile", "maintenance")
+
+
+def test_the_policies_grant_exactly_the_actions_the_code_uses_on_named_tables() -> None:
+    assert sorted(p.stem for p in (ROOT / "ops" / "iam").glob("*.json")) == sorted(COMMANDS)
+    granted: set[str] = set()
+    for command in COMMANDS:
+        policy = json.loads((ROOT / "ops" / "iam" / f"{command}.json").read_text())
+        assert policy["Version"] == "2012-10-17"
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow" and "*" not in str(statement["Action"]), statement
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for arn in resources:
+                assert re.fullmatch(
+                    r"arn:aws:dynamodb:REGION:ACCOUNT_ID:table/(Payments|ddbridge_control)(/index/\*)?", arn
+                ), arn
+            granted |= {a.removeprefix("dynamodb:") for a in statement["Action"]}
     assert granted == _called_actions()
-    assert all(s["Effect"] == "Allow" and "*" not in str(s["Action"]) for s in policy["Statement"])

@@ -236,3 +236,31 @@ def test_a_truncate_is_recorded_and_stops_the_bridge_with_nothing_of_its_batch_w
     assert failure.context == {"table": "public.payments", "lsn": 200}
     assert floors.truncates == [("public.payments", 200)]
     assert sink.written == [] and consumer.commits == []
+
+
+def test_readiness_follows_the_assignment_and_a_stop_or_failure_makes_it_fail() -> None:
+    consumer = RebalancingConsumer(FakeMessage(41), FakeMessage(41))
+    bridge = _bridge(consumer)
+    partitions = [TopicPartition(TOPIC, 0)]
+    bridge.health.turned()
+    assert not bridge.health.readiness().ok  # nothing assigned yet
+    bridge._on_assign(consumer, partitions)
+    assert bridge.health.readiness().ok
+    bridge._on_revoke(consumer, partitions)
+    assert not bridge.health.readiness().ok
+    bridge._on_assign(consumer, partitions)
+    bridge._on_lost(consumer, partitions)
+    assert not bridge.health.readiness().ok
+    bridge._on_assign(consumer, partitions)
+    bridge.stop()
+    assert bridge.health.readiness().reason == "failing: stopping: finishing the last batch"
+
+
+def test_a_failing_loop_is_not_ready() -> None:
+    consumer = BatchConsumer(FakeMessage(41, error=KafkaError(KafkaError.OFFSET_OUT_OF_RANGE)))
+    bridge = fake_bridge(consumer)
+    bridge.health.assigned(1)
+    with pytest.raises(DataGapError):
+        bridge.run()
+    verdict = bridge.health.readiness()
+    assert not verdict.ok and verdict.reason.startswith("failing: DataGapError: data gap:"), verdict
