@@ -120,7 +120,9 @@ class StackPorts(_Strict):
     kafka_ssl: int = 59095
     """Kafka's mTLS listener (client certificates), with ACLs"""
     connect: int = 58083
-    """Kafka Connect REST"""
+    """Kafka Connect REST (basic auth)"""
+    connect_https: int = 58443
+    """Kafka Connect REST over TLS (basic auth)"""
     dynalite: int = 58000
     """dynalite (default target)"""
     moto: int = 58001

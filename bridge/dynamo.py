@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from bridge.config import DynamoSettings
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, DynamoAccessError
 from bridge.lean_call import LeanCall
 
 if TYPE_CHECKING:
@@ -107,6 +107,44 @@ def _lean_endpoint(settings: DynamoSettings) -> str:
     if settings.endpoint_url:
         return settings.endpoint_url
     return f"https://dynamodb{'-fips' if settings.use_fips_endpoint else ''}.{settings.region}.amazonaws.com"
+
+
+# Refusals retrying cannot fix: the credentials are wrong, expired or missing, or the policy denies.
+_CREDENTIAL_CODES = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignatureException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+}
+_DENIED_CODES = {"AccessDeniedException", "AccessDenied"}
+
+
+def aws_refusal(exc: ClientError) -> DynamoAccessError | None:
+    """The one-line error of an AWS refusal (bad credentials, an action the policy denies, a role that
+    cannot be assumed), naming the settings and the policy to check; None for any other error."""
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), error.get("Message", "")
+    operation = exc.operation_name
+    if code not in _CREDENTIAL_CODES | _DENIED_CODES:
+        return None
+    if operation == "AssumeRole":
+        return DynamoAccessError(
+            f"AWS STS refused to let ddbridge assume dynamodb.role_arn ({code}: {message}); check the role's "
+            "trust policy, dynamodb.external_id, and that the source credentials may sts:AssumeRole it"
+        )
+    if code in _DENIED_CODES:
+        return DynamoAccessError(
+            f"DynamoDB denied {operation} ({code}: {message}); grant dynamodb:{operation} to the role ddbridge "
+            "runs as: ops/iam/<command>.json lists what each command needs"
+        )
+    return DynamoAccessError(
+        f"DynamoDB rejected ddbridge's AWS credentials on {operation} ({code}: {message}); check "
+        "dynamodb.access_key_id/secret_access_key, dynamodb.profile (or AWS_PROFILE), dynamodb.role_arn, "
+        "or the role of the machine or pod, and dynamodb.region"
+    )
 
 
 def retry_cause(exc: BaseException) -> str | None:

@@ -58,6 +58,10 @@ class KafkaAccessError(TerminalError):
     """Kafka refused ddbridge: authentication, TLS or an ACL. Retrying does not help; a setting does."""
 
 
+class DynamoAccessError(TerminalError):
+    """AWS refused ddbridge's credentials or denied it an action: fix the credentials or the policy."""
+
+
 class ConnectorError(TerminalError):
     """Kafka Connect refused a request or the connector is not healthy."""
 

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import Progress, ProgressColumn
 
 from bridge.config import Settings, load_settings
+from bridge.dynamo import aws_refusal
 from bridge.errors import DdbridgeError
 
 console = Console()
@@ -55,11 +57,17 @@ def fail(exc: DdbridgeError) -> NoReturn:
 
 
 def run(action: Callable[[], T]) -> T:
-    """Run a command body, turning ddbridge errors into a message and their exit code."""
+    """Run a command body, turning ddbridge errors (and AWS's refusals of its credentials or policy,
+    wherever they are raised) into a message and their exit code."""
     try:
         return action()
     except DdbridgeError as exc:
         fail(exc)
+    except ClientError as exc:
+        refusal = aws_refusal(exc)
+        if refusal is None:
+            raise
+        fail(refusal)
 
 
 def emit(payload: Any, render: Callable[[], None]) -> None:

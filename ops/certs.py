@@ -12,9 +12,12 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALID_DAYS = 3650
+# The PKCS#12 keystore's password (Kafka Connect's REST listener reads PKCS#12, not PEM): a test value.
+KEYSTORE_PASSWORD = "ddbridge-local-keystore"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class TlsFiles:
     def server_keystore(self) -> Path:
         return self.directory / "server-keystore.pem"
 
+    @property
+    def server_pkcs12(self) -> Path:
+        """The server's key and certificate chain as PKCS#12 (password ``KEYSTORE_PASSWORD``)."""
+        return self.directory / "server-keystore.p12"
+
     def client_cert(self, name: str) -> Path:
         return self.directory / f"client-{name}.crt"
 
@@ -63,6 +71,19 @@ def ensure_tls_files(directory: Path, clients: tuple[str, ...] = ("ddbridge",)) 
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{directory / 'ca.key'} is not the stack's CA key: remove {directory} to regenerate")
     ca_key, ca_cert = loaded, x509.load_pem_x509_certificate(files.ca.read_bytes())
+    if not files.server_pkcs12.exists():
+        server_key = serialization.load_pem_private_key(files.server_key.read_bytes(), password=None)
+        assert isinstance(server_key, ec.EllipticCurvePrivateKey)
+        _write(
+            files.server_pkcs12,
+            pkcs12.serialize_key_and_certificates(
+                b"server",
+                server_key,
+                x509.load_pem_x509_certificate(files.server_cert.read_bytes()),
+                [ca_cert],
+                serialization.BestAvailableEncryption(KEYSTORE_PASSWORD.encode()),
+            ),
+        )
     for name in clients:
         if not files.client_cert(name).exists():
             key, cert = issue(ca_key, ca_cert, name, server=False)
@@ -132,4 +153,4 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
-    path.chmod(0o600 if path.suffix == ".key" or path.name.endswith("keystore.pem") else 0o644)
+    path.chmod(0o600 if path.suffix in (".key", ".p12") or path.name.endswith("keystore.pem") else 0o644)

@@ -36,7 +36,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from bridge.config import StackSettings
 from bridge.errors import StackError
 from ops import install, procs
-from ops.certs import ensure_tls_files
+from ops.certs import KEYSTORE_PASSWORD, ensure_tls_files
 
 DEBEZIUM_PLUGIN_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 OPS_DIR = Path(__file__).resolve().parent
@@ -47,6 +47,8 @@ OPS_DIR = Path(__file__).resolve().parent
 SCRAM_USERS = {"ddbridge": "ddbridge-scram-secret", "intruder": "intruder-scram-secret"}
 TLS_CLIENTS = ("ddbridge", "intruder")
 PG_TLS_ROLE, PG_TLS_PASSWORD = "ddbridge_tls", "ddbridge-tls-secret"
+# Kafka Connect's REST API (HTTP and HTTPS listeners) answers only these users (basic auth).
+CONNECT_USERS = {"ddbridge": "ddbridge-connect-secret"}
 _HBA_BEGIN, _HBA_END = "# ddbridge local stack: TLS-only role (begin)", "# ddbridge local stack (end)"
 
 
@@ -348,7 +350,7 @@ class LocalStack:
 
     # Kafka -----------------------------------------------------------------------------------
 
-    def _java(self, component: str, heap_mb: int, main: str, *args: str) -> list[str]:
+    def _java(self, component: str, heap_mb: int, main: str, *args: str, properties: tuple[str, ...] = ()) -> list[str]:
         java = install.require_tool("java", "install OpenJDK 17+")
         return [
             java,
@@ -361,6 +363,7 @@ class LocalStack:
             f"-Dkafka.logs.dir={self.logs / component}",
             f"-Dlog4j2.configurationFile={OPS_DIR / 'log4j2.properties'}",
             f"-Dddbridge.stack={self.root}",
+            *properties,
             "-cp",
             f"{self.jvm / 'lib'}/*",
             main,
@@ -470,23 +473,46 @@ class LocalStack:
             "value.converter=org.apache.kafka.connect.json.JsonConverter\n"
             "key.converter.schemas.enable=true\nvalue.converter.schemas.enable=true\n"
             "offset.flush.interval.ms=5000\n"
-            f"listeners=HTTP://127.0.0.1:{self.ports.connect}\nrest.advertised.host.name=127.0.0.1\n"
+            f"listeners=HTTP://127.0.0.1:{self.ports.connect},HTTPS://127.0.0.1:{self.ports.connect_https}\n"
+            "rest.advertised.listener=http\nrest.advertised.host.name=127.0.0.1\n"
             f"rest.advertised.port={self.ports.connect}\n"
             f"plugin.path={self.jvm / 'plugins'}\nplugin.discovery=only_scan\n"
-            "scheduled.rebalance.max.delay.ms=5000\n"
+            "scheduled.rebalance.max.delay.ms=5000\n" + self._connect_security(cdir)
         )
         comp = self.components["connect"]
         procs.spawn(
             self._java(
-                "connect", self.settings.connect_heap_mb, "org.apache.kafka.connect.cli.ConnectDistributed", str(props)
+                "connect",
+                self.settings.connect_heap_mb,
+                "org.apache.kafka.connect.cli.ConnectDistributed",
+                str(props),
+                properties=(f"-Djava.security.auth.login.config={cdir / 'rest-jaas.conf'}",),
             ),
             comp.pidfile,
             comp.log,
         )
 
+    def _connect_security(self, cdir: Path) -> str:
+        """Basic auth on every REST listener (Kafka's BasicAuthSecurityRestExtension with a JAAS property
+        file of ``CONNECT_USERS``) and the HTTPS listener's PKCS#12 keystore; the worker properties."""
+        tls = ensure_tls_files(self.root / "tls", TLS_CLIENTS)
+        users = cdir / "rest-users.properties"
+        users.write_text("".join(f"{user}: {password}\n" for user, password in CONNECT_USERS.items()))
+        users.chmod(0o600)
+        module = "org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule"
+        (cdir / "rest-jaas.conf").write_text(f'KafkaConnect {{\n  {module} required\n  file="{users}";\n}};\n')
+        return (
+            "rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension\n"
+            f"listeners.https.ssl.keystore.type=PKCS12\nlisteners.https.ssl.keystore.location={tls.server_pkcs12}\n"
+            f"listeners.https.ssl.keystore.password={KEYSTORE_PASSWORD}\n"
+            f"listeners.https.ssl.key.password={KEYSTORE_PASSWORD}\n"
+        )
+
     def _health_connect(self) -> str | None:
         try:
-            resp = requests.get(f"{self.connect_url}/connector-plugins", timeout=3)
+            resp = requests.get(
+                f"{self.connect_url}/connector-plugins", timeout=3, auth=next(iter(CONNECT_USERS.items()))
+            )
         except requests.RequestException as exc:
             return f"REST not answering: {type(exc).__name__}"
         if resp.status_code != 200:

@@ -21,7 +21,7 @@ from psycopg import sql
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from bridge.config import Settings, TableMapping
-from bridge.dynamo import make_client
+from bridge.dynamo import aws_refusal, make_client
 from bridge.errors import CodecError, DdbridgeError
 from bridge.kafka_config import AccessErrors, access_problem, admin_client
 from bridge.keyset import date_filter
@@ -482,13 +482,22 @@ def _target_checks(settings: Settings, mapping: TableMapping, client: DynamoDBCl
         table = client.describe_table(TableName=mapping.target)["Table"]
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            checks.add("target", "table", "fail", f"DescribeTable {mapping.target}: {exc}", "check dynamodb settings")
+            refusal = aws_refusal(exc)
+            if refusal is not None:
+                checks.add("target", "dynamodb access", "fail", str(refusal), "fix the credentials or the policy")
+            else:
+                checks.add(
+                    "target", "table", "fail", f"DescribeTable {mapping.target}: {exc}", "check dynamodb settings"
+                )
             return
         checks.add("target", "table", "todo", f"DynamoDB table {mapping.target} does not exist", "`ddbridge init`")
         return
     except BotoCoreError as exc:
         checks.add("target", "table", "fail", f"DynamoDB unreachable: {exc}", "check dynamodb.endpoint_url/region")
         return
+    checks.add(
+        "target", "dynamodb access", "pass", f"DynamoDB accepted the credentials (DescribeTable {mapping.target})"
+    )
     status = table.get("TableStatus", "?")
     gsis = table.get("GlobalSecondaryIndexes", [])
     checks.add(
@@ -634,7 +643,13 @@ def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) 
     try:
         status = ConnectClient(settings.connect, 10).status(settings.connect.connector_name)
     except DdbridgeError as exc:
-        checks.add("pipeline", "connector", "fail", str(exc), "start Kafka Connect")
+        checks.add(
+            "pipeline",
+            "connector",
+            "fail",
+            str(exc),
+            "check that Kafka Connect runs at connect.url, and connect.username/password and ssl_ca_location",
+        )
         status = None
     else:
         name = settings.connect.connector_name

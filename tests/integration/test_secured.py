@@ -1,6 +1,7 @@
 """ddbridge against production-shaped security on the local stack: Kafka's SASL_SSL (SCRAM) and mTLS
 listeners with ACLs (the principal gets exactly what the README lists), PostgreSQL over TLS with
-``verify-full`` for a role pg_hba refuses without TLS, Debezium connecting the same way. A migration
+``verify-full`` for a role pg_hba refuses without TLS, Debezium connecting the same way, and Kafka
+Connect's REST API over HTTPS behind basic auth. A migration
 runs exactly through it; a wrong password, an unauthorised principal and untrusted certificates are
 refused with one-line errors that name the setting to check."""
 
@@ -30,11 +31,11 @@ from connectors.debezium import wait_until_streaming
 from examples.payments.generate import load_payments
 from ops.certs import issue, new_ca, write_pair
 from ops.initialize import initialize
-from ops.stack import PG_TLS_PASSWORD, PG_TLS_ROLE, SCRAM_USERS, LocalStack
+from ops.stack import CONNECT_USERS, PG_TLS_PASSWORD, PG_TLS_ROLE, SCRAM_USERS, LocalStack
 from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, live_traffic
 
 ROWS = 2_000
-SECRETS = (SCRAM_USERS["ddbridge"], PG_TLS_PASSWORD)
+SECRETS = (SCRAM_USERS["ddbridge"], PG_TLS_PASSWORD, CONNECT_USERS["ddbridge"])
 
 
 def _acls(settings: Settings, user: str) -> list[AclBinding]:
@@ -71,6 +72,10 @@ def secured(isolated: Settings, stack: LocalStack) -> Iterator[Settings]:
         sslrootcert=tls / "ca.crt",
     )
     data["connect"].update(
+        url=f"https://127.0.0.1:{stack.ports.connect_https}",
+        username="ddbridge",
+        password=CONNECT_USERS["ddbridge"],
+        ssl_ca_location=tls / "ca.crt",
         database_user=PG_TLS_ROLE,
         database_password=PG_TLS_PASSWORD,
         database_sslmode="verify-full",
@@ -225,3 +230,27 @@ def test_postgres_refusals_name_the_setting(secured: Settings, tmp_path: Path) -
     )
     assert untrusted.returncode == 1 and "certificate verify failed" in untrusted.stdout + untrusted.stderr
     assert "source.sslrootcert" in untrusted.stdout + untrusted.stderr
+
+
+def test_connect_refusals_name_the_setting(secured: Settings, tmp_path: Path) -> None:
+    allowed = Cli(secured, tmp_path).run("connector", "status")  # over HTTPS, authenticated: not registered
+    assert "is not registered" in allowed.stdout, allowed.stdout + allowed.stderr
+
+    def refused(settings: Settings) -> str:
+        done = Cli(settings, tmp_path).run("connector", "status")
+        output = done.stdout + done.stderr
+        assert done.returncode == 1 and "Traceback" not in output, output
+        assert CONNECT_USERS["ddbridge"] not in output
+        return output
+
+    wrong = refused(_variant(secured, "connect", password="not-the-password"))
+    assert "refused GET" in wrong and "401 unauthenticated" in wrong and "connect.password" in wrong
+    anonymous = refused(_variant(secured, "connect", username=None, password=None))
+    assert "401 unauthenticated" in anonymous and "connect.username" in anonymous
+    rogue_key, rogue_ca = new_ca("not the stack's CA")
+    write_pair(rogue_key, rogue_ca, tmp_path / "rogue-ca.crt", tmp_path / "rogue-ca.key")
+    untrusted = refused(_variant(secured, "connect", ssl_ca_location=tmp_path / "rogue-ca.crt"))
+    assert "certificate verify failed" in untrusted and "connect.ssl_ca_location" in untrusted
+    check = Cli(_variant(secured, "connect", password="not-the-password"), tmp_path).run("--json", "validate")
+    checks = {c["name"]: c for c in json.loads(check.stdout)}
+    assert checks["connector"]["status"] == "fail" and "401" in checks["connector"]["figure"], checks["connector"]
