@@ -38,6 +38,12 @@ class Plan:
     stream_position: str | None = None
     total_rows: int = 0
     range_rows: list[int] = field(default_factory=list)
+    # The greatest primary key when the plan was made: the last range ends there. A row with a greater
+    # key was inserted after the plan, so after the stream started: the stream copies it. Without the
+    # bound the copy would chase the application's inserts and, slower than them, never end.
+    # ``bounded`` is False for a plan made before the bound existed: its last range stays open.
+    last_key: list[str] | None = None
+    bounded: bool = False
 
     @property
     def range_count(self) -> int:
@@ -52,6 +58,14 @@ class Plan:
         lower = self.boundaries[index - 1] if index > 0 else None
         upper = self.boundaries[index] if index < len(self.boundaries) else None
         return lower, upper
+
+    def last_of(self, index: int) -> list[str] | None:
+        """The inclusive upper bound of a range: ``last_key`` for the last range, else None."""
+        return self.last_key if index == self.range_count - 1 else None
+
+    def empty_at_plan(self) -> bool:
+        """The table had no row when the plan was made: every row it has now came through the stream."""
+        return self.bounded and self.last_key is None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -97,3 +111,14 @@ def compute_boundaries(
         table=table,
     )
     return [[str(v) for v in row] for row in conn.execute(query, (step,)).fetchall()]
+
+
+def greatest_key(conn: psycopg.Connection[Any], mapping: TableMapping, columns: list[KeyColumn]) -> list[str] | None:
+    """The table's greatest primary key (as text), None when it is empty."""
+    query = sql.SQL("SELECT {text_cols} FROM {table} ORDER BY {desc} LIMIT 1").format(
+        text_cols=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns),
+        table=sql.Identifier(mapping.schema_name, mapping.table_name),
+        desc=sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(c.name)) for c in columns),
+    )
+    row = conn.execute(query).fetchone()
+    return [str(v) for v in row] if row else None

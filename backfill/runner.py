@@ -28,7 +28,7 @@ from psycopg import sql
 
 from backfill.checkpoints import MigrationStore, RangeCheckpoint, now_iso
 from backfill.errors import BackfillFailed
-from backfill.plan import Plan, compute_boundaries, fingerprint
+from backfill.plan import Plan, compute_boundaries, fingerprint, greatest_key
 from bridge import metrics, pgrows
 from bridge.config import Settings, TableMapping
 from bridge.dynamo import make_client
@@ -205,6 +205,7 @@ class Backfill:
         with connect(self.settings) as conn:
             pgrows.configure(conn)  # boundaries are key text, read back by the copy's session: same output settings
             columns = key_columns(conn, self.mapping)
+            last_key = greatest_key(conn, self.mapping, columns)  # before the cuts: they all lie below it
             boundaries = compute_boundaries(conn, self.mapping, columns, o.segments * o.ranges_per_segment)
             plan = Plan(
                 migration_id=migration_id,
@@ -218,6 +219,8 @@ class Backfill:
                 fingerprint=fingerprint(self.mapping, o.start_date, o.end_date, o.segments),
                 created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
                 stream_position=position,
+                last_key=last_key,
+                bounded=True,
             )
             plan.range_rows = [self._count(conn, plan, r) for r in range(plan.range_count)]
             plan.total_rows = sum(plan.range_rows)
@@ -225,7 +228,9 @@ class Backfill:
 
     def _where(self, plan: Plan, index: int, after: list[str] | None) -> tuple[sql.Composable, list[Any]]:
         lower, upper = plan.bounds(index)
-        keys, params = range_condition(plan.key_columns, lower, upper, after)
+        if plan.empty_at_plan():
+            return sql.SQL("FALSE"), []
+        keys, params = range_condition(plan.key_columns, lower, upper, after, plan.last_of(index))
         dates, date_params = date_filter(self.mapping, self._start(plan), self._end(plan))
         return sql.Composed([keys, dates]), params + date_params
 

@@ -123,6 +123,8 @@ class StackPorts(_Strict):
     """Kafka Connect REST (basic auth)"""
     connect_https: int = 58443
     """Kafka Connect REST over TLS (basic auth)"""
+    registry: int = 58081
+    """Apicurio schema registry (Confluent-compatible API at /apis/ccompat/v7)"""
     dynalite: int = 58000
     """dynalite (default target)"""
     moto: int = 58001
@@ -140,6 +142,8 @@ class StackSettings(_Strict):
     """Kafka broker heap"""
     connect_heap_mb: int = 1024
     """Kafka Connect heap"""
+    registry_heap_mb: int = 384
+    """schema registry heap"""
     start_timeout_s: float = 180.0
     """how long a component may take to become healthy"""
     install_timeout_s: float = 900.0
@@ -295,6 +299,8 @@ class ConnectSettings(_Strict):
     """client private key, a path on the Connect workers (database.sslkey)"""
     database_sslpassword: SecretStr | None = None
     """password of that key (secret; database.sslpassword)"""
+    converter: Literal["json", "avro"] = "json"
+    """how Debezium serialises change events: JSON with inline schemas, or Avro through [registry]"""
 
     @model_validator(mode="after")
     def _rest_security(self) -> ConnectSettings:
@@ -313,6 +319,50 @@ class ConnectSettings(_Strict):
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
             raise ValueError("must be a lower-case PostgreSQL identifier (letters, digits, _; max 63)")
         return value
+
+
+class RegistrySettings(_Strict):
+    """The schema registry of Avro change events (``connect.converter = "avro"``): Apicurio, Confluent
+    Schema Registry or any registry with the Confluent-compatible API."""
+
+    url: str | None = None
+    """Confluent-compatible API ddbridge reads writer schemas from (Apicurio: http://host:port/apis/ccompat/v7)"""
+    connect_url: str | None = None
+    """the registry as the Connect workers' Apicurio converter reaches it (its /apis/registry/v2 API);
+    unset: derived from url"""
+    username: str | None = None
+    """basic-auth user"""
+    password: SecretStr | None = None
+    """basic-auth password (secret; or password_file)"""
+    ssl_ca_location: Path | None = None
+    """CA certificate(s) of an https registry; default: the system's CAs"""
+    ssl_certificate_location: Path | None = None
+    """client certificate (PEM) for a registry that requires mTLS"""
+    ssl_key_location: Path | None = None
+    """client private key (PEM) for that certificate"""
+    request_timeout_s: float = Field(10.0, gt=0)
+    """timeout of one registry request"""
+    unavailable_timeout_s: float = Field(120.0, gt=0)
+    """how long an unreachable registry is retried (with backoff) before the bridge stops"""
+
+    @model_validator(mode="after")
+    def _security(self) -> RegistrySettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password (basic auth) are set together")
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise ValueError("ssl_certificate_location and ssl_key_location are set together")
+        return self
+
+    def converter_url(self) -> str:
+        """The URL for the Connect workers' Apicurio converter."""
+        if self.connect_url:
+            return self.connect_url
+        if self.url and self.url.rstrip("/").endswith("/apis/ccompat/v7"):
+            return self.url.rstrip("/").removesuffix("/apis/ccompat/v7") + "/apis/registry/v2"
+        raise ConfigError(
+            f"registry.connect_url is needed: the Connect workers' converter cannot be derived from "
+            f"registry.url {self.url!r} (only from Apicurio's .../apis/ccompat/v7)"
+        )
 
 
 class DynamoSettings(_Strict):
@@ -606,6 +656,7 @@ class Settings(BaseSettings):
     source: SourceSettings = SourceSettings()
     kafka: KafkaSettings = KafkaSettings()
     connect: ConnectSettings = ConnectSettings()
+    registry: RegistrySettings = RegistrySettings()
     dynamodb: DynamoSettings = DynamoSettings()
     migration: MigrationSettings = MigrationSettings()
     bookkeeping: BookkeepingAttributes = BookkeepingAttributes()
@@ -625,6 +676,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # CLI overrides (init kwargs) > environment > config file > defaults.
         return (init_settings, env_settings, _FileSource(settings_cls, _FILE_DATA.get() or {}))
+
+    @model_validator(mode="after")
+    def _avro_needs_a_registry(self) -> Settings:
+        if self.connect.converter == "avro" and not self.registry.url:
+            raise ValueError('connect.converter = "avro" needs the schema registry: set registry.url')
+        return self
 
     @model_validator(mode="after")
     def _unique_tables(self) -> Settings:

@@ -101,17 +101,33 @@ def decode_row(
     return row, unavailable
 
 
-def parse_change_event(
-    raw: bytes, registry: TypeRegistry = BUILTIN_TYPES, excluded: frozenset[str] = frozenset()
-) -> ChangeEvent:
-    """Parse one Kafka record value (``excluded`` columns are not decoded). Raises CodecError for a
-    poison record."""
+Envelope = dict[str, Any]  # {"schema": the Connect schema as JSON, "payload": the value}
+
+
+def json_envelope(raw: bytes) -> Envelope:
+    """A record value of the JSON converter (schemas enabled) as its envelope. CodecError if it is not one."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise CodecError(f"not JSON: {exc}") from exc
+        raise CodecError(f"not JSON: {exc} (is the connector's converter Avro? set connect.converter)") from exc
     if not isinstance(doc, dict) or "payload" not in doc or "schema" not in doc:
         raise CodecError("not a Debezium envelope with schema (value.converter.schemas.enable must be true)")
+    return doc
+
+
+def parse_change_event(
+    raw: bytes, registry: TypeRegistry = BUILTIN_TYPES, excluded: frozenset[str] = frozenset()
+) -> ChangeEvent:
+    """Parse one JSON Kafka record value (``excluded`` columns are not decoded). Raises CodecError for a
+    poison record."""
+    return parse_envelope(json_envelope(raw), registry, excluded)
+
+
+def parse_envelope(
+    doc: Envelope, registry: TypeRegistry = BUILTIN_TYPES, excluded: frozenset[str] = frozenset()
+) -> ChangeEvent:
+    """Parse one change event's envelope, whichever converter produced it (JSON, or Avro through
+    ``bridge.avro``). Raises CodecError for a poison record."""
     payload, schema = doc["payload"], doc["schema"]
     if not isinstance(payload, dict) or "op" not in payload:
         raise CodecError("not a Debezium change event (no 'op')")

@@ -44,9 +44,11 @@ def range_condition(
     lower: Sequence[str] | None,
     upper: Sequence[str] | None,
     after: Sequence[str] | None = None,
+    last: Sequence[str] | None = None,
 ) -> tuple[sql.Composable, list[Any]]:
     """The rows of the half-open key range ``[lower, upper)`` (None: unbounded), past ``after`` when a
-    chunk of it was already read (``after`` is a key inside the range, so it replaces ``lower``)."""
+    chunk of it was already read (``after`` is a key inside the range, so it replaces ``lower``), and
+    not past ``last`` (an inclusive bound) when given."""
     key, literal = row_key(columns), key_literal(columns)
     parts: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[Any] = []
@@ -59,6 +61,9 @@ def range_condition(
     if upper is not None:
         parts.append(sql.SQL("{} < {}").format(key, literal))
         params += upper
+    if last is not None:
+        parts.append(sql.SQL("{} <= {}").format(key, literal))
+        params += last
     return sql.SQL(" AND ").join(parts), params
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from bridge.config import ConnectSettings, Settings
+from bridge.config import ConnectSettings, RegistrySettings, Settings
 from bridge.errors import ConnectorError
 
 TEMPLATE = "postgres-source.json"
@@ -49,8 +49,38 @@ def connector_config(settings: Settings) -> dict[str, str]:
         "database.sslpassword": c.database_sslpassword.get_secret_value() if c.database_sslpassword else None,
     }
     filled.update({key: value for key, value in tls.items() if value is not None})
+    if c.converter == "avro":
+        filled.update(avro_converter(settings.registry))
+        for side in ("key", "value"):
+            filled.pop(f"{side}.converter.schemas.enable")
     filled.update(c.extra)
     return filled
+
+
+AVRO_CONVERTER = "io.apicurio.registry.utils.converter.AvroConverter"
+
+
+def avro_converter(registry: RegistrySettings) -> dict[str, str]:
+    """Keys and values as Avro in the Confluent wire format (magic byte, 4-byte schema id, the datum)
+    through Apicurio's converter: schemas registered by content id under ``<topic>-key``/``-value``."""
+    options = {
+        "apicurio.registry.url": registry.converter_url(),
+        "apicurio.registry.auto-register": "true",
+        "apicurio.registry.find-latest": "true",
+        "apicurio.registry.as-confluent": "true",
+        "apicurio.registry.use-id": "contentId",
+        "apicurio.registry.headers.enabled": "false",
+    }
+    if registry.username is not None and registry.password is not None:
+        options |= {
+            "apicurio.auth.username": registry.username,
+            "apicurio.auth.password": registry.password.get_secret_value(),
+        }
+    config: dict[str, str] = {}
+    for side in ("key", "value"):
+        config[f"{side}.converter"] = AVRO_CONVERTER
+        config |= {f"{side}.converter.{name}": value for name, value in options.items()}
+    return config
 
 
 def _regex_escape(name: str) -> str:

@@ -18,6 +18,7 @@ from bridge.errors import StackError
 
 OPS_DIR = Path(__file__).resolve().parent
 JVM_POM = OPS_DIR / "jvm" / "pom.xml"
+AVRO_CONVERTER_POM = OPS_DIR / "jvm" / "avro-converter" / "pom.xml"
 DYNALITE_DIR = OPS_DIR / "dynalite"
 MIN_PG_MAJOR = 15
 MIN_NODE_MAJOR = 20
@@ -87,6 +88,11 @@ def _fingerprint(*files: Path) -> str:
     return digest.hexdigest()
 
 
+def registry_jar(jvm_dir: Path) -> Path | None:
+    """The Apicurio registry's runnable jar, once unpacked."""
+    return next(iter(sorted((jvm_dir / "apicurio").glob("apicurio-registry-app-*-runner.jar"))), None)
+
+
 def require_tool(name: str, hint: str) -> str:
     """The path of a program on PATH, or a StackError saying how to get it."""
     path = shutil.which(name)
@@ -96,36 +102,42 @@ def require_tool(name: str, hint: str) -> str:
 
 
 def ensure_jvm_jars(jvm_dir: Path, timeout_s: float) -> None:
-    """Kafka runtime jars in ``jvm_dir/lib`` and the Debezium plugin in ``jvm_dir/plugins``."""
+    """Kafka runtime jars in ``jvm_dir/lib``, the Debezium plugin and Apicurio's Avro converter in
+    ``jvm_dir/plugins``, the Apicurio schema registry in ``jvm_dir/apicurio``."""
     marker = jvm_dir / ".installed"
-    stamp = _fingerprint(JVM_POM)
+    stamp = _fingerprint(JVM_POM, AVRO_CONVERTER_POM)
     if marker.exists() and marker.read_text() == stamp:
         return
     require_tool("java", "install OpenJDK 17+ (Debian: openjdk-17-jre-headless)")
     mvn = require_tool("mvn", "install Maven (Debian: maven)")
     shutil.rmtree(jvm_dir, ignore_errors=True)  # lib/, plugins/ and Maven's unpack markers
-    argv = [
-        mvn,
-        "-B",
-        "-q",
-        "-f",
-        str(JVM_POM),
-        "package",
-        f"-Dstack.jvm.dir={jvm_dir}",
-        "-Dmaven.wagon.http.retryHandler.count=3",
-        "-Daether.connector.requestTimeout=60000",
-    ]
-    try:
-        _run(argv, "fetching Kafka and Debezium jars from Maven Central (mvn)", timeout_s)
-    except StackError as exc:
-        if "Could not resolve" in str(exc) or "Could not transfer" in str(exc):
-            raise StackError(
-                f"{exc}\nMaven Central could not serve an artifact pinned in {JVM_POM}: check the network "
-                "(a proxy goes in ~/.m2/settings.xml) or the pinned versions"
-            ) from exc
-        raise
+    for pom, what in ((JVM_POM, "Kafka, Debezium and Apicurio"), (AVRO_CONVERTER_POM, "Apicurio's Avro converter")):
+        argv = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "package",
+            f"-Dstack.jvm.dir={jvm_dir}",
+            "-Dmaven.wagon.http.retryHandler.count=3",
+            "-Daether.connector.requestTimeout=60000",
+        ]
+        try:
+            _run(argv, f"fetching {what} jars from Maven Central (mvn)", timeout_s)
+        except StackError as exc:
+            if "Could not resolve" in str(exc) or "Could not transfer" in str(exc):
+                raise StackError(
+                    f"{exc}\nMaven Central could not serve an artifact pinned in {pom}: check the network "
+                    "(a proxy goes in ~/.m2/settings.xml) or the pinned versions"
+                ) from exc
+            raise
     if not any((jvm_dir / "plugins").glob("debezium-connector-postgres/*.jar")):
         raise StackError(f"Maven ran but no Debezium plugin jar is in {jvm_dir / 'plugins'}")
+    if not any((jvm_dir / "plugins").glob("apicurio-converter/apicurio-registry-utils-converter-*.jar")):
+        raise StackError(f"Maven ran but Apicurio's Avro converter is not in {jvm_dir / 'plugins'}")
+    if registry_jar(jvm_dir) is None:
+        raise StackError(f"Maven ran but the Apicurio registry is not in {jvm_dir / 'apicurio'}")
     marker.write_text(stamp)
 
 

@@ -47,6 +47,7 @@ OPS_DIR = Path(__file__).resolve().parent
 SCRAM_USERS = {"ddbridge": "ddbridge-scram-secret", "intruder": "intruder-scram-secret"}
 TLS_CLIENTS = ("ddbridge", "intruder")
 PG_TLS_ROLE, PG_TLS_PASSWORD = "ddbridge_tls", "ddbridge-tls-secret"
+REGISTRY_DB = "ddbridge_registry"  # the schema registry's storage
 # Kafka Connect's REST API (HTTP and HTTPS listeners) answers only these users (basic auth).
 CONNECT_USERS = {"ddbridge": "ddbridge-connect-secret"}
 _HBA_BEGIN, _HBA_END = "# ddbridge local stack: TLS-only role (begin)", "# ddbridge local stack (end)"
@@ -154,6 +155,19 @@ class LocalStack:
                 60.0,
                 "Kafka Connect with the Debezium PostgreSQL plugin",
                 after=["kafka"],
+            ),
+            Component(
+                "registry",
+                p.registry,
+                self.logs / "registry.log",
+                self.pids / "registry.pid",
+                root,
+                self._start_registry,
+                self._health_registry,
+                signal.SIGTERM,
+                30.0,
+                "Apicurio schema registry (Java 17+), stored in the stack's PostgreSQL",
+                after=["postgres"],
             ),
             Component(
                 "dynalite",
@@ -342,11 +356,11 @@ class LocalStack:
                         role, psycopg.sql.Literal(self.db_password)
                     )
                 )
-            db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.db_name,)).fetchone()
-            if not db:
-                conn.execute(
-                    psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(psycopg.sql.Identifier(self.db_name), role)
-                )
+            for name in (self.db_name, REGISTRY_DB):
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                    conn.execute(
+                        psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(psycopg.sql.Identifier(name), role)
+                    )
 
     # Kafka -----------------------------------------------------------------------------------
 
@@ -521,6 +535,47 @@ class LocalStack:
             return f"the Debezium plugin is not loaded (plugin.path={self.jvm / 'plugins'})"
         return None
 
+    # Schema registry ---------------------------------------------------------------------------
+
+    @property
+    def registry_url(self) -> str:
+        """The registry's Confluent-compatible API (what ddbridge's registry client talks to)."""
+        return f"http://127.0.0.1:{self.ports.registry}/apis/ccompat/v7"
+
+    def _start_registry(self) -> None:
+        install.ensure_jvm_jars(self.jvm, self.settings.install_timeout_s)
+        jar = install.registry_jar(self.jvm)
+        assert jar is not None  # ensure_jvm_jars checked it
+        java = install.require_tool("java", "install OpenJDK 17+")
+        heap = self.settings.registry_heap_mb
+        comp = self.components["registry"]
+        argv = [
+            java,
+            f"-Xms{min(128, heap)}m",
+            f"-Xmx{heap}m",
+            "-XX:+ExitOnOutOfMemoryError",
+            f"-Dddbridge.stack={self.root}",
+            "-Dquarkus.http.host=127.0.0.1",
+            f"-Dquarkus.http.port={self.ports.registry}",
+            "-Dquarkus.management.enabled=false",
+            # Schemas and their ids survive a restart: stored in the stack's PostgreSQL, not in memory.
+            "-Dapicurio.storage.kind=sql",
+            "-Dapicurio.storage.sql.kind=postgresql",
+            f"-Dapicurio.datasource.url=jdbc:postgresql://127.0.0.1:{self.ports.postgres}/{REGISTRY_DB}",
+            f"-Dapicurio.datasource.username={self.db_user}",
+            f"-Dapicurio.datasource.password={self.db_password}",
+            "-jar",
+            str(jar),
+        ]
+        procs.spawn(argv, comp.pidfile, comp.log)
+
+    def _health_registry(self) -> str | None:
+        try:
+            resp = requests.get(f"{self.registry_url}/subjects", timeout=3)
+        except requests.RequestException as exc:
+            return f"REST not answering: {type(exc).__name__}"
+        return None if resp.status_code == 200 else f"REST answered {resp.status_code}"
+
     # DynamoDB API servers --------------------------------------------------------------------
 
     def _start_dynalite(self) -> None:
@@ -648,8 +703,10 @@ class LocalStack:
                 self._bootstrap_postgres()
             if comp.name == "kafka":
                 self._bootstrap_kafka()
-        for comp in [c for c in selected if c.after]:
+        dependents = [c for c in selected if c.after]
+        for comp in dependents:  # started together, then waited for
             progress(f"{comp.name}: {'starting' if self._launch(comp) else 'already running'}")
+        for comp in dependents:
             self._wait_healthy(comp, timeout)
             progress(f"{comp.name}: healthy on 127.0.0.1:{comp.port}")
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from bridge.config import TableMapping
 from bridge.dlq import DeadLetter, Record
 from bridge.errors import CodecError
-from bridge.events import ChangeEvent, parse_change_event
+from bridge.events import ChangeEvent, Envelope, json_envelope, parse_envelope
 from bridge.pgtypes import TypeRegistry
 from bridge.rules import WriteAction, WriteRules, coalesce
 from bridge.sink import oversize_reason
@@ -32,6 +32,7 @@ class TableRoute:
     mapping: TableMapping
     rules: WriteRules
     sink: Sink
+    decode: Callable[[bytes], Envelope] = json_envelope  # a record value to its envelope (JSON or Avro)
 
     @functools.cached_property
     def excluded(self) -> frozenset[str]:
@@ -80,7 +81,7 @@ def plan_batch(
             continue
         plan.events += 1
         try:
-            event = parse_change_event(value, types, route.excluded)
+            event = parse_envelope(route.decode(value), types, route.excluded)
             plan.consumed[(source, event.op)] += 1
             actions = _actions(route, event, floors.get(source, 0), truncate_policy, now_s, plan)
         except CodecError as exc:  # the one data error

@@ -31,11 +31,12 @@ from typing import Any
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, Producer, TopicPartition
 
 from bridge import metrics
+from bridge.avro import AvroEnvelopes
 from bridge.config import Settings
 from bridge.dlq import DeadLetter, DeadLetterProducer, DeadLetterQueue, Record
 from bridge.dynamo import make_client
 from bridge.errors import DdbridgeError, KafkaAccessError, TerminalError
-from bridge.events import ChangeEvent
+from bridge.events import ChangeEvent, Envelope, json_envelope
 from bridge.floors import FloorStore
 from bridge.health import Health
 from bridge.kafka_config import AccessErrors, access_problem, client_config
@@ -43,6 +44,7 @@ from bridge.mapping import RowMapper
 from bridge.pgtypes import PgType, TypeRegistry, load_types
 from bridge.positions import PositionStore
 from bridge.postgres import connect
+from bridge.registry import RegistrySchemas
 from bridge.rules import WriteRules
 from bridge.schemas import Columns, SchemaHistory, compare
 from bridge.sink import DynamoSink
@@ -156,11 +158,14 @@ class Bridge:
         control = make_client(settings.dynamodb, max_attempts=8)  # the control table: floors, positions, schemas
         table = settings.dynamodb.control_table
         grace_s = m.tombstone_grace_days * 86400
+        decode: Callable[[bytes], Envelope] = json_envelope
+        if settings.connect.converter == "avro":  # one cache of writer schemas for every table's topic
+            decode = AvroEnvelopes(RegistrySchemas(settings.registry))
         routes = {}
         for mapping in mappings:
             rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
             routes[topic_for(settings, mapping.source)] = TableRoute(
-                mapping, rules, DynamoSink.for_settings(settings, rules, client)
+                mapping, rules, DynamoSink.for_settings(settings, rules, client), decode
             )
         access = AccessErrors(settings.kafka)
         dlq_owned = {"enable.idempotence": True, "acks": "all"}

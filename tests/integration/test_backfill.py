@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import threading
 import time
@@ -202,6 +203,12 @@ def test_a_backfill_paused_mid_copy_never_overwrites_newer_changes(source: tuple
         output = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, output
         assert pauses >= 2, output  # the copy was really frozen mid-way
+        # The copy ends at the plan's greatest key: the rows the application inserts meanwhile are the
+        # stream's. (Chasing them, a copy slower than the inserts never ended.)
+        planned = re.search(r"Total Records: ([\d,]+)", output)
+        read = re.search(r"\| read ([\d,]+)", output)
+        assert planned and read, output
+        assert int(read.group(1).replace(",", "")) <= int(planned.group(1).replace(",", "")), output
     finally:
         stop.set()
         writer.join(30)

@@ -82,14 +82,44 @@ def test_each_range_belongs_to_exactly_one_segment(boundaries: list[int], segmen
     rows=st.lists(st.integers(0, 10**6), max_size=13),
     start=st.one_of(st.none(), st.dates().map(date.isoformat)),
     position=st.one_of(st.none(), st.text(max_size=12)),
+    last=st.one_of(st.none(), st.integers(1001, 2000).map(lambda k: [str(k)])),
 )
 def test_a_plan_survives_its_json(
-    boundaries: list[int], segments: int, rows: list[int], start: str | None, position: str | None
+    boundaries: list[int],
+    segments: int,
+    rows: list[int],
+    start: str | None,
+    position: str | None,
+    last: list[str] | None,
 ) -> None:
     plan = _plan(
-        boundaries, segments, range_rows=rows, total_rows=sum(rows), start_date=start, stream_position=position
+        boundaries,
+        segments,
+        range_rows=rows,
+        total_rows=sum(rows),
+        start_date=start,
+        stream_position=position,
+        last_key=last,
+        bounded=True,
     )
     assert Plan.from_json(plan.to_json()) == plan
+
+
+def test_the_last_range_ends_at_the_greatest_key_of_the_plan() -> None:
+    plan = _plan([10, 20], 1, last_key=["35"], bounded=True)
+    assert [plan.last_of(r) for r in range(plan.range_count)] == [None, None, ["35"]]
+    assert not plan.empty_at_plan()
+    assert _plan([], 1, bounded=True).empty_at_plan()  # an empty table: the stream brings every row
+    before = Plan.from_json(
+        json.dumps({k: v for k, v in json.loads(plan.to_json()).items() if k not in ("last_key", "bounded")})
+    )
+    assert before.last_of(2) is None and not before.empty_at_plan()  # a plan stored before the bound: open
+    clause, params = range_condition(KEYS, ["20"], None, last=["35"])
+    assert clause.as_string(None) == 'TRUE AND ("payment_id") >= (%s::bigint) AND ("payment_id") <= (%s::bigint)'
+    assert params == ["20", "35"]
+    later, params = range_condition(KEYS, ["20"], None, after=["30"], last=["35"])
+    assert later.as_string(None) == 'TRUE AND ("payment_id") > (%s::bigint) AND ("payment_id") <= (%s::bigint)'
+    assert params == ["30", "35"]
 
 
 def test_the_fingerprint_is_the_hash_of_what_a_resume_must_share() -> None:

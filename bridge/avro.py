@@ -1,0 +1,173 @@
+"""Avro change events in the Confluent wire format (magic byte 0, a 4-byte schema id, the Avro datum),
+decoded into the same envelope the JSON converter produces, so one codec reads both.
+
+The writer schema is fetched once per id from the registry and cached: its parsed form for fastavro on
+the hot path, and the Connect schema it was made from (Kafka Connect's AvroData keeps Connect's names
+and parameters, such as Debezium's semantic types and ``__debezium.source.column.type``, in
+``connect.name``/``connect.parameters``). Logical types are dropped before parsing: the codec reads
+Debezium's raw forms (epoch numbers, strings), exactly as the JSON converter writes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any, Protocol
+
+import fastavro
+import orjson
+
+from bridge.errors import CodecError
+from bridge.events import Envelope
+
+MAGIC = 0
+_PRIMITIVES = {
+    "null": "null",
+    "boolean": "boolean",
+    "int": "int32",
+    "long": "int64",
+    "float": "float32",
+    "double": "float64",
+    "bytes": "bytes",
+    "string": "string",
+    "enum": "string",
+    "fixed": "bytes",
+}
+
+
+class UnknownSchema(Exception):  # a lookup outcome, raised by a SchemaSource
+    """The registry has no schema with this id."""
+
+
+class SchemaSource(Protocol):
+    """Writer schemas by id (``bridge.registry.RegistrySchemas`` asks the schema registry)."""
+
+    def avro_schema(self, schema_id: int) -> str:
+        """The schema's Avro JSON text; UnknownSchema when the registry has none with this id."""
+        ...
+
+
+class WriterSchema:
+    """One writer schema: parsed for fastavro, and as the Connect schema the JSON converter would show."""
+
+    def __init__(self, schema_id: int, text: str) -> None:
+        try:
+            avro = orjson.loads(text)
+            self.connect = _connect(avro, {}, "")
+            self.parsed = fastavro.parse_schema(_without_logical_types(avro))
+        except (orjson.JSONDecodeError, fastavro.schema.SchemaParseException, KeyError, TypeError) as exc:
+            raise CodecError(f"schema id {schema_id} from the registry is not a usable Avro schema: {exc}") from exc
+        self.has_bytes = _has_bytes(self.connect)
+
+
+class AvroEnvelopes:
+    """``decode(raw) -> envelope`` for Avro record values, writer schemas cached by id."""
+
+    def __init__(self, source: SchemaSource) -> None:
+        self.source = source
+        self.schemas: dict[int, WriterSchema] = {}
+
+    def writer(self, schema_id: int) -> WriterSchema:
+        schema = self.schemas.get(schema_id)
+        if schema is None:
+            try:
+                text = self.source.avro_schema(schema_id)
+            except UnknownSchema as exc:
+                raise CodecError(
+                    f"the schema registry has no schema with id {schema_id}: the record was written against "
+                    "another registry (check registry.url) or its schema was deleted"
+                ) from exc
+            schema = self.schemas[schema_id] = WriterSchema(schema_id, text)
+        return schema
+
+    def __call__(self, raw: bytes) -> Envelope:
+        if len(raw) < 5 or raw[0] != MAGIC:
+            raise CodecError(
+                "not Avro in the Confluent wire format (magic byte 0 and a schema id): the topic holds another "
+                "format — is connect.converter what the connector really uses?"
+            )
+        schema_id = int.from_bytes(raw[1:5], "big")
+        writer = self.writer(schema_id)
+        try:
+            value = fastavro.schemaless_reader(io.BytesIO(raw[5:]), writer.parsed, None)
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
+            raise CodecError(f"the Avro datum does not match its writer schema (id {schema_id}): {exc!r}") from exc
+        return {"schema": writer.connect, "payload": _text_bytes(value) if writer.has_bytes else value}
+
+
+def _full_name(avro: dict[str, Any], namespace: str) -> str:
+    name = str(avro["name"])
+    space = avro.get("namespace", namespace)
+    return name if "." in name or not space else f"{space}.{name}"
+
+
+def _connect(avro: Any, named: dict[str, Any], namespace: str, optional: bool = False) -> dict[str, Any]:
+    """The Connect schema (as the JSON converter writes it) that Kafka Connect's AvroData turned into
+    ``avro``; ``named`` collects the record types defined so far (later uses refer to them by name)."""
+    if isinstance(avro, list):  # a union: AvroData writes an optional schema as ["null", schema]
+        branches = [b for b in avro if b != "null"]
+        if len(branches) != 1:
+            raise CodecError(f'unsupported Avro union {avro!r}: only ["null", type] comes from Kafka Connect')
+        return _connect(branches[0], named, namespace, optional="null" in avro)
+    if isinstance(avro, str):
+        if avro in _PRIMITIVES:
+            return {"type": _PRIMITIVES[avro], "optional": optional}
+        known = named.get(avro) or named.get(f"{namespace}.{avro}")
+        if known is None:
+            raise CodecError(f"the Avro schema refers to the undefined type {avro!r}")
+        return {**known, "optional": optional}
+    kind = avro["type"]
+    if isinstance(kind, dict | list):  # {"type": {...}} nests a schema
+        return _connect(kind, named, namespace, optional)
+    out: dict[str, Any] = {"type": _PRIMITIVES.get(kind, kind), "optional": optional}
+    if kind == "record":
+        full = _full_name(avro, namespace)
+        inner = full.rsplit(".", 1)[0] if "." in full else ""
+        out["type"] = "struct"
+        out["fields"] = [{**_connect(f["type"], named, inner), "field": f["name"]} for f in avro["fields"]]
+        out["name"] = avro.get("connect.name", full)
+        named[full] = {k: v for k, v in out.items() if k != "optional"}
+    elif kind == "array":
+        out["items"] = _connect(avro["items"], named, namespace)
+    elif kind == "map":
+        out["keys"] = {"type": "string", "optional": False}
+        out["values"] = _connect(avro["values"], named, namespace)
+    elif kind in ("enum", "fixed"):
+        named[_full_name(avro, namespace)] = {"type": _PRIMITIVES[kind]}
+    if "connect.type" in avro:  # int8/int16 travel as Avro int
+        out["type"] = avro["connect.type"]
+    if "connect.name" in avro:
+        out["name"] = avro["connect.name"]
+    if "connect.version" in avro:
+        out["version"] = avro["connect.version"]
+    if "connect.parameters" in avro:
+        out["parameters"] = avro["connect.parameters"]
+    return out
+
+
+def _without_logical_types(avro: Any) -> Any:
+    """``avro`` without ``logicalType``: fastavro then returns the encoded numbers and bytes as they are."""
+    if isinstance(avro, list):
+        return [_without_logical_types(a) for a in avro]
+    if isinstance(avro, dict):
+        return {k: _without_logical_types(v) for k, v in avro.items() if k != "logicalType"}
+    return avro
+
+
+def _has_bytes(connect: dict[str, Any]) -> bool:
+    """Whether any field is binary (the JSON converter writes bytes as base64 text)."""
+    if connect.get("type") == "bytes":
+        return True
+    children = [*connect.get("fields", []), connect.get("items") or {}, connect.get("values") or {}]
+    return any(_has_bytes(c) for c in children if c)
+
+
+def _text_bytes(value: Any) -> Any:
+    """The decoded datum with bytes as base64 text, as the JSON converter writes them."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _text_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_bytes(v) for v in value]
+    return value
