@@ -50,8 +50,10 @@ test: lint stack-up
 
 # The demo: a whole migration of the payments example on the local stack (examples/payments/demo.py):
 # stack, load, validate, init, bridge in the background, backfill under live traffic, reconcile.
+# `make demo CONVERTER=avro`: the same migration with Debezium publishing Avro through the schema registry.
 demo: install
-	$(BIN)/python -m examples.payments.demo --config $(CURDIR)/examples/payments/ddbridge.toml --rows $(ROWS)
+	$(BIN)/python -m examples.payments.demo --config $(CURDIR)/examples/payments/ddbridge.toml --rows $(ROWS) \
+		$(if $(CONVERTER),--converter $(CONVERTER))
 
 # Mutation testing of the pure core (write rules, codec, mapping, keyset SQL, plan, comparison) against
 # the unit suite; [tool.mutmut] in pyproject.toml. Slow: run by hand, not by CI. Survivors: mutmut results.

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from backfill.runner import BackfillOptions
-from bridge.config import Settings, load_settings
+from bridge.config import Settings, load_settings, write_config
 from bridge.errors import ConfigError, DdbridgeError
 from connectors.debezium import wait_until_streaming
 from ddbridge.commands.backfill import run_backfill
@@ -114,6 +114,8 @@ class Demo:
         initialize(s, progress=lambda line: self.say(f"  {line}"))
         wait_until_streaming(s)
         self.say("  Debezium is streaming changes from PostgreSQL")
+        if s.connect.converter == "avro":
+            self.say(f"  as Avro (Confluent wire format), the schemas in the registry at {s.registry.url}")
         self.step("Starting the bridge in the background (`ddbridge stream`)")
         pid = self.start_bridge()
         self.say(f"  bridge pid {pid}, log {self.bridge_log}, metrics http://127.0.0.1:{s.stream.metrics_port}/metrics")
@@ -200,12 +202,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--traffic-rate", type=float, default=20.0, help="live changes per second during the copy")
     parser.add_argument("--workdir", type=Path, help="pidfile, bridge log and reports (default: the stack dir)")
     parser.add_argument("--no-stack", action="store_true", help="the stack is already up: do not start it")
+    parser.add_argument(
+        "--converter", choices=["json", "avro"], help="how Debezium publishes (default: the config's connect.converter)"
+    )
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(args.config)
+        overrides = {"connect": {"converter": args.converter}} if args.converter else None
+        settings = load_settings(args.config, overrides)
         require_local(settings)
         console = Console(soft_wrap=True, highlight=False)
-        demo = Demo(settings, args.config.resolve(), args.workdir or settings.stack.dir, say=console.print)
+        workdir = args.workdir or settings.stack.dir
+        config = args.config.resolve()
+        if args.converter:  # the commands the demo starts read the same choice from their config
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+            config = write_config(settings, Path(workdir) / f"ddbridge-{args.converter}.json").resolve()
+            config.chmod(0o600)
+        demo = Demo(settings, config, workdir, say=console.print)
         ok = demo.run(args.rows, args.traffic_rate, stack=not args.no_stack)
     except DdbridgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import pytest
@@ -23,6 +23,7 @@ from bridge.config import KeyAttribute, Settings, TableMapping
 from bridge.pgtypes import classify, load_types, table_columns
 from connectors.debezium import wait_until_streaming
 from ops.initialize import initialize
+from ops.stack import LocalStack
 from tests.integration.pipeline import BridgeProcess, Cli, dead_letters, dynamo_items, wait_until
 
 PREPARE = """
@@ -362,9 +363,11 @@ def _expected(conn: psycopg.Connection[Any]) -> dict[int, dict[str, AttributeVal
     return out
 
 
+@pytest.mark.parametrize("converter", ["json", "avro"])
 def test_every_supported_type_is_the_same_on_both_paths_and_as_postgresql_renders_it(
-    isolated: Settings, tmp_path: Path
+    isolated: Settings, stack: LocalStack, tmp_path: Path, converter: Literal["json", "avro"]
 ) -> None:
+    """With either converter: Debezium's JSON with inline schemas, or Avro through the schema registry."""
     mapping = TableMapping(
         source="public.types",
         target=isolated.tables[0].target.replace("Payments", "Types"),
@@ -372,7 +375,13 @@ def test_every_supported_type_is_the_same_on_both_paths_and_as_postgresql_render
         partition_key=KeyAttribute(name="id", template="{id}", type="N"),
         attribute_naming="same",
     )
-    settings = isolated.model_copy(update={"tables": [mapping]})
+    settings = isolated.model_copy(
+        update={
+            "tables": [mapping],
+            "connect": isolated.connect.model_copy(update={"converter": converter}),
+            "registry": isolated.registry.model_copy(update={"url": stack.registry_url}),
+        }
+    )
     dsn = settings.source.dsn.get_secret_value()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(PREPARE)
