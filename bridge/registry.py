@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential

@@ -14,9 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import httpx2 as httpx
 from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from psycopg import sql
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
@@ -27,6 +30,7 @@ from bridge.kafka_config import AccessErrors, access_problem, admin_client
 from bridge.keyset import date_filter
 from bridge.pgtypes import REMEDY, table_columns
 from bridge.postgres import connect, is_partitioned, replica_identity
+from bridge.registry import client_config as registry_client_config
 from bridge.sink import MAX_ITEM_BYTES, item_size
 from bridge.tables import describe_differences, table_spec
 from bridge.topics import topic_for
@@ -618,6 +622,33 @@ def _operation_names(operations: list[Any] | None) -> set[str] | None:
     return names | {"DESCRIBE"} if names & {"READ", "WRITE", "ALTER", "DELETE"} else names
 
 
+def _registry_check(settings: Settings, topic: str, checks: Checks) -> None:
+    """The schema registry answers ddbridge (credentials, TLS) and holds the change topic's schemas."""
+    url = settings.registry.url
+    try:
+        subjects = set(SchemaRegistryClient(registry_client_config(settings.registry)).get_subjects())
+    except (SchemaRegistryError, httpx.TransportError) as exc:
+        checks.add(
+            "pipeline",
+            "schema registry",
+            "fail",
+            f"schema registry at {url} did not answer: {exc}",
+            "check registry.url, registry.username/password and registry.ssl_ca_location",
+        )
+        return
+    subject = f"{topic}-value"
+    if subject in subjects:
+        checks.add("pipeline", "schema registry", "pass", f"schema registry at {url} holds {subject}")
+    else:
+        checks.add(
+            "pipeline",
+            "schema registry",
+            "todo",
+            f"schema registry at {url} answers; no {subject} yet",
+            "Debezium registers it with its first change event",
+        )
+
+
 def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) -> None:
     access = AccessErrors(settings.kafka)
     admin = admin_client(settings.kafka, access=access)
@@ -640,6 +671,8 @@ def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) 
             f"missing topics {missing}" if missing else f"topics {', '.join(wanted)} exist",
             "`ddbridge init` creates them" if missing else "",
         )
+    if settings.connect.converter == "avro":
+        _registry_check(settings, topic_for(settings, mapping.source), checks)
     try:
         status = ConnectClient(settings.connect, 10).status(settings.connect.connector_name)
     except DdbridgeError as exc:
