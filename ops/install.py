@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 from bridge.errors import StackError
@@ -19,6 +20,11 @@ from bridge.errors import StackError
 OPS_DIR = Path(__file__).resolve().parent
 JVM_POM = OPS_DIR / "jvm" / "pom.xml"
 AVRO_CONVERTER_POM = OPS_DIR / "jvm" / "avro-converter" / "pom.xml"
+# The schema registry's runnable distribution (group, artifact, version, classifier, type). Apicurio 3.0.x
+# is the newest that runs on Java 17 (3.3 needs 21). Its parent POM is not on Maven Central, so Maven's
+# unpack goal cannot read its descriptor: a non-transitive dependency:get fetches it, and we unpack it.
+APICURIO_REGISTRY = ("io.apicurio", "apicurio-registry-app", "3.0.9", "all", "tar.gz")
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 DYNALITE_DIR = OPS_DIR / "dynalite"
 MIN_PG_MAJOR = 15
 MIN_NODE_MAJOR = 20
@@ -88,6 +94,32 @@ def _fingerprint(*files: Path) -> str:
     return digest.hexdigest()
 
 
+def _install_registry(mvn: str, jvm_dir: Path, timeout_s: float) -> None:
+    """Fetch the Apicurio registry's distribution into the local Maven repository and unpack it."""
+    group, artifact, version, classifier, kind = APICURIO_REGISTRY
+    argv = [
+        mvn,
+        "-B",
+        "-q",
+        f"{DEPENDENCY_PLUGIN}:get",
+        f"-Dartifact={group}:{artifact}:{version}:{kind}:{classifier}",
+        "-Dtransitive=false",
+        "-Dmaven.wagon.http.retryHandler.count=3",
+    ]
+    _run(argv, f"fetching the Apicurio registry {version} from Maven Central (mvn)", timeout_s)
+    repository = Path(os.environ.get("MAVEN_LOCAL_REPOSITORY", Path.home() / ".m2" / "repository"))
+    archive = repository / group.replace(".", "/") / artifact / version / f"{artifact}-{version}-{classifier}.{kind}"
+    if not archive.exists():
+        raise StackError(
+            f"Maven fetched the Apicurio registry but {archive} is missing: if your Maven local repository is "
+            "elsewhere (settings.xml localRepository), set MAVEN_LOCAL_REPOSITORY to it"
+        )
+    target = jvm_dir / "apicurio"
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+
+
 def registry_jar(jvm_dir: Path) -> Path | None:
     """The Apicurio registry's runnable jar, once unpacked."""
     return next(iter(sorted((jvm_dir / "apicurio").glob("apicurio-registry-app-*-runner.jar"))), None)
@@ -105,7 +137,7 @@ def ensure_jvm_jars(jvm_dir: Path, timeout_s: float) -> None:
     """Kafka runtime jars in ``jvm_dir/lib``, the Debezium plugin and Apicurio's Avro converter in
     ``jvm_dir/plugins``, the Apicurio schema registry in ``jvm_dir/apicurio``."""
     marker = jvm_dir / ".installed"
-    stamp = _fingerprint(JVM_POM, AVRO_CONVERTER_POM)
+    stamp = _fingerprint(JVM_POM, AVRO_CONVERTER_POM) + repr(APICURIO_REGISTRY)
     if marker.exists() and marker.read_text() == stamp:
         return
     require_tool("java", "install OpenJDK 17+ (Debian: openjdk-17-jre-headless)")
@@ -134,6 +166,7 @@ def ensure_jvm_jars(jvm_dir: Path, timeout_s: float) -> None:
             raise
     if not any((jvm_dir / "plugins").glob("debezium-connector-postgres/*.jar")):
         raise StackError(f"Maven ran but no Debezium plugin jar is in {jvm_dir / 'plugins'}")
+    _install_registry(mvn, jvm_dir, timeout_s)
     if not any((jvm_dir / "plugins").glob("apicurio-converter/apicurio-registry-utils-converter-*.jar")):
         raise StackError(f"Maven ran but Apicurio's Avro converter is not in {jvm_dir / 'plugins'}")
     if registry_jar(jvm_dir) is None:

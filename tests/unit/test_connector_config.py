@@ -120,7 +120,7 @@ def test_the_connect_client_authenticates_and_trusts_the_configured_ca(tmp_path:
 @pytest.mark.parametrize(
     ("connect", "message"),
     [
-        ({"username": "u"}, "username and password"),
+        ({"username": None}, "username and password"),  # the example names both: one alone is refused
         ({"url": "https://c:8443", "ssl_certificate_location": "c.pem"}, "set together"),
         ({"ssl_ca_location": "ca.pem"}, "is not https://"),
     ],
