@@ -22,9 +22,10 @@ JVM_POM = OPS_DIR / "jvm" / "pom.xml"
 AVRO_CONVERTER_POM = OPS_DIR / "jvm" / "avro-converter" / "pom.xml"
 # The schema registry's runnable distribution (group, artifact, version, classifier, type). Apicurio 3.0.x
 # is the newest that runs on Java 17 (3.3 needs 21). Its parent POM is not on Maven Central, so Maven's
-# unpack goal cannot read its descriptor: a non-transitive dependency:get fetches it, and we unpack it.
+# unpack goal cannot read its descriptor: dependency:get of the 2.8 plugin, which does not read it when not
+# transitive, fetches the file (3.x reads it and fails), and we unpack it.
 APICURIO_REGISTRY = ("io.apicurio", "apicurio-registry-app", "3.0.9", "all", "tar.gz")
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:2.8"
 DYNALITE_DIR = OPS_DIR / "dynalite"
 MIN_PG_MAJOR = 15
 MIN_NODE_MAJOR = 20
