@@ -42,7 +42,12 @@ def is_ours(pid: int | None, marker: str) -> bool:
         return False
     if stat.rsplit(")", 1)[-1].split()[0] == "Z":
         return False
-    return marker in cmdline(pid)
+    for _ in range(10):  # an empty command line: unreadable for a moment while the process execs (the
+        line = cmdline(pid)  # java launcher re-executes itself); a kernel thread's stays empty
+        if line:
+            return marker in line
+        time.sleep(0.02)
+    return False
 
 
 def tracked_pid(pidfile: Path, marker: str) -> int | None:
