@@ -12,6 +12,7 @@ import yaml
 
 from bridge.config import MigrationSettings, StackPorts, StreamSettings, load_settings
 from bridge.metrics import REGISTRY
+from ops.install import APICURIO_REGISTRY
 from tests.conftest import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -26,7 +27,7 @@ def _host_port(service: str) -> int:
 
 def test_host_ports_match_the_local_stack() -> None:
     ports = StackPorts()
-    for service in ("postgres", "kafka", "connect", "dynalite", "moto"):
+    for service in ("postgres", "kafka", "connect", "registry", "dynalite", "moto"):
         assert _host_port(service) == getattr(ports, service), service
 
 
@@ -39,6 +40,7 @@ def test_images_are_pinned_and_match_ops_versions() -> None:
     assert all(":" in image and not image.endswith(":latest") for image in images.values()), images
     assert images["kafka"] == f"apache/kafka:{kafka.group(1)}"
     assert images["connect"] == f"quay.io/debezium/connect:{debezium.group(1)}"
+    assert images["registry"] == f"apicurio/apicurio-registry:{APICURIO_REGISTRY[2]}"
     dynalite_pin = json.loads((ROOT / "ops" / "dynalite" / "package.json").read_text())["dependencies"]["dynalite"]
     assert f"dynalite@{dynalite_pin}" in COMPOSE["services"]["dynalite"]["command"]
 
