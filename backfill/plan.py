@@ -115,8 +115,13 @@ def compute_boundaries(
 
 def greatest_key(conn: psycopg.Connection[Any], mapping: TableMapping, columns: list[KeyColumn]) -> list[str] | None:
     """The table's greatest primary key (as text), None when it is empty."""
+    # The text forms get their own names: ORDER BY a name of the select list would sort the text ('999'
+    # after '1000'), not the key.
     query = sql.SQL("SELECT {text_cols} FROM {table} ORDER BY {desc} LIMIT 1").format(
-        text_cols=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns),
+        text_cols=sql.SQL(", ").join(
+            sql.SQL("{}::text AS {}").format(sql.Identifier(c.name), sql.Identifier(f"__ddbridge_last{i}"))
+            for i, c in enumerate(columns)
+        ),
         table=sql.Identifier(mapping.schema_name, mapping.table_name),
         desc=sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(c.name)) for c in columns),
     )
