@@ -130,7 +130,11 @@ class ConnectClient:
 
     def _request(self, method: str, path: str, body: Any = None) -> requests.Response:
         try:
-            resp = self.session.request(method, f"{self.url}{path}", json=body, timeout=self.timeout_s)
+            # verify passed per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the
+            # session's, which would ignore connect.ssl_ca_location wherever those are set.
+            resp = self.session.request(
+                method, f"{self.url}{path}", json=body, timeout=self.timeout_s, verify=self.session.verify
+            )
         except requests.exceptions.SSLError as exc:
             raise ConnectorError(
                 f"TLS with Kafka Connect at {self.url} failed ({_reason(exc)}); check connect.ssl_ca_location "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -147,3 +148,29 @@ def test_the_sources_tls_settings_reach_libpq(tmp_path: Path) -> None:
         "sslrootcert": "/etc/ddbridge/rds-global-bundle.pem",
     }
     assert SourceSettings().libpq_options() == {}
+
+
+def test_the_configured_ca_wins_over_requests_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests lets REQUESTS_CA_BUNDLE override a session's CA: connect.ssl_ca_location must still be used."""
+    import requests
+    from requests.adapters import BaseAdapter
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    seen: list[Any] = []
+
+    class Recording(BaseAdapter):
+        def send(  # type: ignore[override]  # only what requests passes
+            self, request: requests.PreparedRequest, **kwargs: Any
+        ) -> requests.Response:
+            seen.append(kwargs["verify"])
+            response = requests.Response()
+            response.status_code, response._content, response.request = 404, b"{}", request
+            return response
+
+        def close(self) -> None:
+            return
+
+    client = ConnectClient(ConnectSettings(url="https://connect:8443", ssl_ca_location=Path("/etc/ddbridge/ca.pem")))
+    client.session.mount("https://", Recording())
+    assert client.status("c") is None
+    assert seen == ["/etc/ddbridge/ca.pem"]
