@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
 from typing import Any, Protocol
 
 import fastavro
@@ -57,7 +58,7 @@ class WriterSchema:
             self.parsed = fastavro.parse_schema(_without_logical_types(avro))
         except (orjson.JSONDecodeError, fastavro.schema.SchemaParseException, KeyError, TypeError) as exc:
             raise CodecError(f"schema id {schema_id} from the registry is not a usable Avro schema: {exc}") from exc
-        self.has_bytes = _has_bytes(self.connect)
+        self.needs_fixing = _needs_fixing(self.connect)
 
 
 class AvroEnvelopes:
@@ -92,7 +93,8 @@ class AvroEnvelopes:
             value = fastavro.schemaless_reader(io.BytesIO(raw[5:]), writer.parsed, None)
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
             raise CodecError(f"the Avro datum does not match its writer schema (id {schema_id}): {exc!r}") from exc
-        return {"schema": writer.connect, "payload": _text_bytes(value) if writer.has_bytes else value}
+        payload = _as_json_converter(value, writer.connect) if writer.needs_fixing else value
+        return {"schema": writer.connect, "payload": payload}
 
 
 def _full_name(avro: dict[str, Any], namespace: str) -> str:
@@ -154,20 +156,39 @@ def _without_logical_types(avro: Any) -> Any:
     return avro
 
 
-def _has_bytes(connect: dict[str, Any]) -> bool:
-    """Whether any field is binary (the JSON converter writes bytes as base64 text)."""
-    if connect.get("type") == "bytes":
+def _needs_fixing(connect: dict[str, Any]) -> bool:
+    """Whether any field is binary or a 32-bit float (their Avro values differ from the JSON converter's)."""
+    if connect.get("type") in ("bytes", "float32"):
         return True
     children = [*connect.get("fields", []), connect.get("items") or {}, connect.get("values") or {}]
-    return any(_has_bytes(c) for c in children if c)
+    return any(_needs_fixing(c) for c in children if c)
 
 
-def _text_bytes(value: Any) -> Any:
-    """The decoded datum with bytes as base64 text, as the JSON converter writes them."""
-    if isinstance(value, bytes):
+def _float32(value: float) -> float:
+    """A 32-bit float as the JSON converter writes it: the shortest decimal that is the same float32
+    (fastavro widens 0.1f to 0.10000000149011612; the JSON converter writes 0.1)."""
+    single: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    for digits in range(1, 10):
+        shortest = float(f"{single:.{digits}g}")
+        if struct.unpack("<f", struct.pack("<f", shortest))[0] == single:
+            return shortest
+    return single
+
+
+def _as_json_converter(value: Any, connect: dict[str, Any]) -> Any:
+    """The decoded datum as the JSON converter writes it: bytes as base64 text, 32-bit floats shortest."""
+    if value is None:
+        return None
+    kind = connect.get("type")
+    if kind == "struct" and isinstance(value, dict):
+        fields = {f["field"]: f for f in connect["fields"]}
+        return {k: _as_json_converter(v, fields[k]) if k in fields else v for k, v in value.items()}
+    if kind == "array" and isinstance(value, list):
+        return [_as_json_converter(v, connect["items"]) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _as_json_converter(v, connect["values"]) for k, v in value.items()}
+    if kind == "bytes" and isinstance(value, bytes):
         return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {k: _text_bytes(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_text_bytes(v) for v in value]
+    if kind == "float32" and isinstance(value, float):
+        return _float32(value)
     return value

@@ -90,6 +90,7 @@ def setup_logging(level: int, *, rich_console: Console | None = None) -> None:
     )
     fmt = "%(message)s" if rich_console else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=fmt, handlers=[handler], force=True)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # the registry client logs every request at INFO
 
 
 def progress_bar(*columns: str | ProgressColumn, json_output: bool) -> Progress:

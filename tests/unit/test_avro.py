@@ -59,6 +59,8 @@ COLUMNS: list[tuple[str, dict[str, Any], Any, Any]] = [
     _column("blob", "string", "string", "BYTEA", base64.b64encode(b"\x00\xff").decode()),
     _column("ok", "boolean", "boolean", "BOOL", True),
     _column("ratio", "float64", "double", "FLOAT8", 0.25),
+    _column("ratio4", "float32", "float", "FLOAT4", 0.1),  # Avro float32: widened by fastavro, written 0.1
+    _column("tiny4", "float32", "float", "FLOAT4", 3.4e-38),
     _column("tags", "array", "array", "_TEXT", ["a", None, "b"],
             json_={"items": {"type": "string", "optional": True}}, avro_={"items": ["null", "string"]}),
     _column("doc", "string", "string", "JSONB", '{"k": [1, 2]}', "io.debezium.data.Json"),
