@@ -68,6 +68,7 @@ bench: stack-up
 	$(BIN)/python -m bench.stream_bench --seconds $(or $(BENCH_SECONDS),60) --backlog $(or $(BENCH_BACKLOG),20000)
 	$(BIN)/python -m bench.reconcile_bench --sizes $(or $(BENCH_SIZES),100000 500000)
 	$(BIN)/python -m bench.repair_bench --rows $(or $(BENCH_REPAIR_ROWS),50000)
+	$(BIN)/python -m bench.decode_bench --events $(or $(BENCH_DECODE_EVENTS),20000)
 	$(BIN)/python -m bench.chart
 
 clean: stack-down
