@@ -113,6 +113,24 @@ class ConnectorStatus:
         """Stack traces of FAILED tasks (the first lines), for the operator."""
         return [f"task {t['id']}: {t.get('trace', '')}" for t in self.tasks if t.get("state") == "FAILED"]
 
+    def advice(self) -> str | None:
+        """What to do about a failure ddbridge recognises (a schema the registry refused), else None."""
+        traces = [t.get("trace") or "" for t in self.tasks if t.get("state") == "FAILED"]
+        refused = next((t for t in traces if _REGISTRY_REFUSAL.search(t)), None)
+        if refused is None:
+            return None
+        subject = _SUBJECT.search(refused)
+        return (
+            f"the schema registry refused a new schema of {subject.group(1) if subject else 'a change topic'} "
+            "(the subject's compatibility rule): a DDL changed the table in a way old records cannot be read "
+            "with. Revert the DDL, or relax that subject's compatibility in the registry, then `ddbridge "
+            "connector register` restarts the task; the bridge has applied everything before the change"
+        )
+
+
+_REGISTRY_REFUSAL = re.compile(r"RuleViolation|[Ii]ncompatible|\b409\b")
+_SUBJECT = re.compile(r"([\w.-]+-(?:value|key))\b")
+
 
 class ConnectClient:
     """A small client of the Kafka Connect REST API (basic auth and TLS as configured)."""

@@ -695,7 +695,7 @@ def _pipeline_checks(settings: Settings, mapping: TableMapping, checks: Checks) 
                 "connector",
                 "pass" if status.running else "fail",
                 f"connector {name} {status.state}, tasks {tasks}",
-                "" if status.running else "see `ddbridge connector status` for the task's error",
+                "" if status.running else status.advice() or "see `ddbridge connector status` for the task's error",
                 status.failures(),
             )
     if topics is not None and status is not None:

@@ -62,7 +62,10 @@ def connector_status() -> None:
             say(f"  task {task['id']}: {task['state']} on {task.get('worker_id', '?')}")
         for failure in status.failures():
             err_console.print(failure, highlight=False, markup=False)
-        if status.failures():
+        advice = status.advice()
+        if advice:
+            say(advice)
+        elif status.failures():
             say("fix the cause above, then `ddbridge connector register` (or a Connect restart) resumes it")
 
     emit(asdict(status), render)

@@ -5,11 +5,13 @@ schema ids again) and a column added while streaming (a new schema version, deco
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 from confluent_kafka import Consumer
 
 from bridge.config import Settings
@@ -97,3 +99,41 @@ def test_a_migration_over_avro_is_exact_across_a_registry_restart_and_an_added_c
         assert "dead-lettered 0" in bridge.output().rsplit("consumed", 1)[-1], bridge.output()[-2000:]
     finally:
         assert bridge.stop() == 0, bridge.output()[-3000:]
+
+
+def test_a_schema_change_the_registry_refuses_is_a_clear_connector_error(
+    avro: Settings, stack: LocalStack, tmp_path: Path
+) -> None:
+    """A DDL whose new Avro schema breaks the subject's compatibility rule: Debezium cannot publish, the
+    connector's task fails, and `connector status` and `validate` say why and what to do."""
+    settings = avro
+    dsn = settings.source.dsn.get_secret_value()
+    load_payments(dsn, rows=10)
+    initialize(settings)
+    wait_until_streaming(settings)
+    subject = f"{topic_for(settings, settings.mapping().source)}-value"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE payments SET payment_status = 'Completed' WHERE payment_id = 1")
+    wait_until(
+        lambda: subject in requests.get(f"{stack.registry_url}/subjects", timeout=5).json(), 60, "the value schema"
+    )
+    rule = requests.put(f"{stack.registry_url}/config/{subject}", json={"compatibility": "BACKWARD"}, timeout=5)
+    assert rule.status_code == 200, rule.text
+    with psycopg.connect(dsn, autocommit=True) as conn:  # int -> text: old records unreadable by the new schema
+        conn.execute("ALTER TABLE payments ALTER COLUMN payment_number TYPE text")
+        conn.execute("UPDATE payments SET payment_status = 'Failed' WHERE payment_id = 2")
+    client = ConnectClient(settings.connect)
+
+    def failed() -> bool:
+        status = client.status(settings.connect.connector_name)
+        return status is not None and any(t["state"] == "FAILED" for t in status.tasks)
+
+    wait_until(failed, 90, "the connector's task to fail")
+    cli = Cli(settings, tmp_path)
+    shown = cli.run("connector", "status")
+    out = shown.stdout + shown.stderr
+    assert shown.returncode == 1 and "Traceback (most recent call last)" not in shown.stdout, out
+    assert "the schema registry refused a new schema" in out and subject in out, out
+    check = cli.run("--json", "validate")
+    connector = {c["name"]: c for c in json.loads(check.stdout)}["connector"]
+    assert connector["status"] == "fail" and "the schema registry refused a new schema" in connector["hint"], connector
