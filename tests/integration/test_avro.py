@@ -120,7 +120,7 @@ def test_a_schema_change_the_registry_refuses_is_a_clear_connector_error(
     rule = requests.put(f"{stack.registry_url}/config/{subject}", json={"compatibility": "BACKWARD"}, timeout=5)
     assert rule.status_code == 200, rule.text
     with psycopg.connect(dsn, autocommit=True) as conn:  # int -> text: old records unreadable by the new schema
-        conn.execute("ALTER TABLE payments ALTER COLUMN payment_number TYPE text")
+        conn.execute("ALTER TABLE payments ALTER COLUMN loan_id TYPE text")
         conn.execute("UPDATE payments SET payment_status = 'Failed' WHERE payment_id = 2")
     client = ConnectClient(settings.connect)
 
