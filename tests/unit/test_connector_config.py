@@ -174,3 +174,19 @@ def test_the_configured_ca_wins_over_requests_ca_bundle(monkeypatch: pytest.Monk
     client.session.mount("https://", Recording())
     assert client.status("c") is None
     assert seen == ["/etc/ddbridge/ca.pem"]
+
+
+def test_a_schema_the_registry_refused_is_recognised_in_the_task_trace() -> None:
+    trace = (  # the head of a real trace (Apicurio converter 2.6 against registry 3.0)
+        "org.apache.kafka.connect.errors.ConnectException: Tolerance exceeded in error handler\n"
+        "Caused by: io.apicurio.registry.rest.client.exception.RuleViolationException: \n"
+        "Incompatible artifact: t179ae7d6cd.public.payments-value [AVRO], num of \nincompatible diffs: {2}"
+    )
+    failed = ConnectorStatus("c", "RUNNING", "w", [{"id": 0, "state": "FAILED", "trace": trace}])
+    advice = failed.advice()
+    assert advice is not None
+    assert advice.startswith("the schema registry refused a new schema of t179ae7d6cd.public.payments-value")
+    assert "relax that subject's compatibility" in advice and "connector register" in advice
+    other = ConnectorStatus("c", "RUNNING", "w", [{"id": 0, "state": "FAILED", "trace": "PSQLException: FATAL"}])
+    assert other.advice() is None
+    assert ConnectorStatus("c", "RUNNING", "w", [{"id": 0, "state": "RUNNING"}]).advice() is None
