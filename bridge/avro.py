@@ -19,7 +19,7 @@ import fastavro
 import orjson
 
 from bridge.errors import CodecError
-from bridge.events import Envelope
+from bridge.events import Envelope, EnvelopeSchema
 
 MAGIC = 0
 _PRIMITIVES = {
@@ -59,6 +59,13 @@ class WriterSchema:
         except (orjson.JSONDecodeError, fastavro.schema.SchemaParseException, KeyError, TypeError) as exc:
             raise CodecError(f"schema id {schema_id} from the registry is not a usable Avro schema: {exc}") from exc
         self.needs_fixing = _needs_fixing(self.connect)
+        self._envelope: EnvelopeSchema | None = None
+
+    def envelope(self) -> EnvelopeSchema:
+        """The row images' columns, read from the Connect schema on first use (once per schema id)."""
+        if self._envelope is None:
+            self._envelope = EnvelopeSchema.of(self.connect)
+        return self._envelope
 
 
 class AvroEnvelopes:
@@ -67,19 +74,29 @@ class AvroEnvelopes:
     def __init__(self, source: SchemaSource) -> None:
         self.source = source
         self.schemas: dict[int, WriterSchema] = {}
+        self.unusable: dict[int, CodecError] = {}  # ids whose schema cannot be used: not fetched again
 
     def writer(self, schema_id: int) -> WriterSchema:
         schema = self.schemas.get(schema_id)
         if schema is None:
+            if schema_id in self.unusable:
+                raise CodecError(self.unusable[schema_id].reason)
+            text = self._schema_text(schema_id)  # an unknown id is asked again: a new schema may be replicating
             try:
-                text = self.source.avro_schema(schema_id)
-            except UnknownSchema as exc:
-                raise CodecError(
-                    f"the schema registry has no schema with id {schema_id}: the record was written against "
-                    "another registry (check registry.url) or its schema was deleted"
-                ) from exc
-            schema = self.schemas[schema_id] = WriterSchema(schema_id, text)
+                schema = self.schemas[schema_id] = WriterSchema(schema_id, text)
+            except CodecError as exc:
+                self.unusable[schema_id] = exc
+                raise
         return schema
+
+    def _schema_text(self, schema_id: int) -> str:
+        try:
+            return self.source.avro_schema(schema_id)
+        except UnknownSchema as exc:
+            raise CodecError(
+                f"the schema registry has no schema with id {schema_id}: the record was written against "
+                "another registry (check registry.url) or its schema was deleted"
+            ) from exc
 
     def __call__(self, raw: bytes) -> Envelope:
         if len(raw) < 5 or raw[0] != MAGIC:
@@ -94,7 +111,7 @@ class AvroEnvelopes:
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
             raise CodecError(f"the Avro datum does not match its writer schema (id {schema_id}): {exc!r}") from exc
         payload = _as_json_converter(value, writer.connect) if writer.needs_fixing else value
-        return {"schema": writer.connect, "payload": payload}
+        return Envelope(payload, writer.connect, writer.envelope())
 
 
 def _full_name(avro: dict[str, Any], namespace: str) -> str:

@@ -16,7 +16,7 @@ import string
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from pydantic import (
     AliasChoices,
@@ -242,6 +242,25 @@ class KafkaSettings(_Strict):
         return self
 
 
+class _TlsFiles(Protocol):
+    @property
+    def ssl_ca_location(self) -> Path | None: ...
+    @property
+    def ssl_certificate_location(self) -> Path | None: ...
+    @property
+    def ssl_key_location(self) -> Path | None: ...
+
+
+def _check_http_client(url: str | None, username: str | None, password: object, tls: _TlsFiles) -> None:
+    """The basic-auth and TLS settings of an HTTP client (Kafka Connect's REST API, the schema registry)."""
+    if (username is None) != (password is None):
+        raise ValueError("username and password (basic auth) are set together")
+    if (tls.ssl_certificate_location is None) != (tls.ssl_key_location is None):
+        raise ValueError("ssl_certificate_location and ssl_key_location are set together")
+    if url and (tls.ssl_ca_location or tls.ssl_certificate_location) and not url.startswith("https://"):
+        raise ValueError(f"TLS files are set but url {url} is not https://")
+
+
 class ConnectSettings(_Strict):
     """Kafka Connect and the Debezium PostgreSQL connector."""
 
@@ -304,13 +323,7 @@ class ConnectSettings(_Strict):
 
     @model_validator(mode="after")
     def _rest_security(self) -> ConnectSettings:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password (basic auth) are set together")
-        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
-            raise ValueError("ssl_certificate_location and ssl_key_location are set together")
-        tls = (self.ssl_ca_location, self.ssl_certificate_location)
-        if any(tls) and not self.url.startswith("https://"):
-            raise ValueError(f"TLS files are set but url {self.url} is not https://")
+        _check_http_client(self.url, self.username, self.password, self)
         return self
 
     @field_validator("slot_name", "publication_name")
@@ -347,10 +360,7 @@ class RegistrySettings(_Strict):
 
     @model_validator(mode="after")
     def _security(self) -> RegistrySettings:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password (basic auth) are set together")
-        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
-            raise ValueError("ssl_certificate_location and ssl_key_location are set together")
+        _check_http_client(self.url, self.username, self.password, self)
         return self
 
     def converter_url(self) -> str:

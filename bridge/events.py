@@ -66,9 +66,33 @@ def _column_types(struct_schema: Any) -> dict[str, tuple[str, str | None]]:
 
 
 def _is_unavailable(pg_type: str, value: Any) -> bool:
-    if value == UNAVAILABLE or (pg_type.upper() == "BYTEA" and value == _UNAVAILABLE_B64):
-        return True
+    if isinstance(value, str):
+        return value == UNAVAILABLE or (value == _UNAVAILABLE_B64 and pg_type.upper() == "BYTEA")
     return isinstance(value, list) and UNAVAILABLE in value
+
+
+ColumnTypes = dict[str, tuple[str, str | None]]  # column -> (PostgreSQL type, semantic name)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeSchema:
+    """A change event's Connect schema, read once: the columns of each row image. The JSON converter
+    sends it with every record; an Avro writer schema is read once per schema id (``bridge.avro``)."""
+
+    before: ColumnTypes | None
+    after: ColumnTypes | None
+
+    @classmethod
+    def of(cls, schema: Any) -> EnvelopeSchema:
+        envelope = _object(schema, "the schema").get("fields", [])
+        if not isinstance(envelope, list):
+            raise CodecError("malformed change event: the schema's fields are not a list")
+        fields = {str(f.get("field")): f for f in (_object(f, "an envelope field") for f in envelope)}
+        before, after = fields.get("before"), fields.get("after")
+        return cls(
+            _column_types(before) if before is not None else None,
+            _column_types(after) if after is not None else None,
+        )
 
 
 def decode_row(
@@ -82,7 +106,14 @@ def decode_row(
     the column."""
     if payload is None:
         return None, set()
-    types = _column_types(struct_schema)
+    return _decode_row(_column_types(struct_schema), payload, registry, excluded)
+
+
+def _decode_row(
+    types: ColumnTypes | None, payload: Any, registry: TypeRegistry, excluded: frozenset[str]
+) -> tuple[Row | None, set[str]]:
+    if payload is None or types is None:  # no image, or an envelope without this row field
+        return None, set()
     row: Row = {}
     unavailable: set[str] = set()
     for column, value in _object(payload, "a row image").items():
@@ -101,7 +132,14 @@ def decode_row(
     return row, unavailable
 
 
-Envelope = dict[str, Any]  # {"schema": the Connect schema as JSON, "payload": the value}
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A decoded record value: the event's payload with its schema (as the Connect schema's JSON, and
+    read when a decoder has it at hand)."""
+
+    payload: Any
+    schema: Any
+    parsed: EnvelopeSchema | None = None
 
 
 def json_envelope(raw: bytes) -> Envelope:
@@ -112,7 +150,7 @@ def json_envelope(raw: bytes) -> Envelope:
         raise CodecError(f"not JSON: {exc} (is the connector's converter Avro? set connect.converter)") from exc
     if not isinstance(doc, dict) or "payload" not in doc or "schema" not in doc:
         raise CodecError("not a Debezium envelope with schema (value.converter.schemas.enable must be true)")
-    return doc
+    return Envelope(doc["payload"], doc["schema"])
 
 
 def parse_change_event(
@@ -128,28 +166,21 @@ def parse_envelope(
 ) -> ChangeEvent:
     """Parse one change event's envelope, whichever converter produced it (JSON, or Avro through
     ``bridge.avro``). Raises CodecError for a poison record."""
-    payload, schema = doc["payload"], doc["schema"]
+    payload = doc.payload
     if not isinstance(payload, dict) or "op" not in payload:
         raise CodecError("not a Debezium change event (no 'op')")
-    envelope = _object(schema, "the schema").get("fields", [])
-    if not isinstance(envelope, list):
-        raise CodecError("malformed change event: the schema's fields are not a list")
-    fields = {str(f.get("field")): f for f in (_object(f, "an envelope field") for f in envelope)}
+    schema = doc.parsed or EnvelopeSchema.of(doc.schema)
     source = _object(payload.get("source") or {}, "the source block")
     table = f"{source.get('schema')}.{source.get('table')}"
-    before, _ = (
-        decode_row(fields["before"], payload.get("before"), registry, excluded) if "before" in fields else (None, set())
-    )
-    after, unavailable = (
-        decode_row(fields["after"], payload.get("after"), registry, excluded) if "after" in fields else (None, set())
-    )
+    before, _ = _decode_row(schema.before, payload.get("before"), registry, excluded)
+    after, unavailable = _decode_row(schema.after, payload.get("after"), registry, excluded)
     lsn, ts_ms = source.get("lsn"), source.get("ts_ms")
     if lsn is not None and (isinstance(lsn, bool) or not isinstance(lsn, int)):
         raise CodecError(f"malformed change event: source.lsn {lsn!r} is not an integer")
     if ts_ms is not None and (isinstance(ts_ms, bool) or not isinstance(ts_ms, int)):
         raise CodecError(f"malformed change event: source.ts_ms {ts_ms!r} is not an integer")
-    row_schema = fields.get("after") or fields.get("before") or {}
-    columns = tuple((c, t) for c, (t, _) in _column_types(row_schema).items() if c not in excluded)
+    row_types = schema.after or schema.before or {}
+    columns = tuple((c, t) for c, (t, _) in row_types.items() if c not in excluded)
     return ChangeEvent(
         op=str(payload["op"]),
         table=table,

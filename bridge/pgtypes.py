@@ -261,6 +261,7 @@ class TypeRegistry:
         self._load = load
         self._tried: set[str] = set()
         self._lock = threading.Lock()
+        self._codecs: dict[str, str] = {}  # accepted names as the events spell them (the hot path)
 
     def decision(self, type_name: str) -> TypeDecision:
         """The decision for a type name as Debezium reports it (e.g. ``NUMERIC``, ``_MOOD``, ``MY_DOMAIN``)."""
@@ -272,14 +273,19 @@ class TypeRegistry:
             if self._load is not None and name not in self._tried:
                 self._tried.add(name)
                 self._entries = {**registry_entries(self._load()), **builtin_entries()}
+                self._codecs = {}
             found = self._entries.get(name)
         return found if found is not None else _refuse(f"type {type_name} is not in the source database's catalog")
 
     def codec_type(self, type_name: str) -> str:
         """The codec type of a type name; a refused type is a CodecError naming the reason."""
+        codec = self._codecs.get(type_name)
+        if codec is not None:
+            return codec
         decision = self.decision(type_name)
         if decision.codec is None:
             raise CodecError(f"type {type_name.lower()}: {decision.refused}; {REMEDY}")
+        self._codecs[type_name] = decision.codec
         return decision.codec
 
 

@@ -47,21 +47,21 @@ def _prepare(settings: Settings, rows: int) -> None:
 
 def test_backfill_copies_every_row_exactly(source: tuple[Settings, Cli]) -> None:
     settings, cli = source
-    _prepare(settings, 50_000)
+    _prepare(settings, 20_000)
     done = cli.run("backfill", "--migration-id", "full", "--workers", "4")
     assert done.returncode == 0, done.stdout + done.stderr
     for line in (
         "Migration ID: full",
-        "Total Records: 50,000",
+        "Total Records: 20,000",
         "Batch Size: 500",
         "Resume capability: ENABLED",
         "Status: Completed",
     ):
         assert line in done.stdout, done.stdout
-    assert assert_converged(settings, timeout_s=30) == 50_000
+    assert assert_converged(settings, timeout_s=30) == 20_000
     status = cli.run("--json", "status", "--migration-id", "full")
     data = json.loads(status.stdout)
-    assert (data["status"], data["processed"], data["written"], data["errors"]) == ("Completed", 50_000, 50_000, 0)
+    assert (data["status"], data["processed"], data["written"], data["errors"]) == ("Completed", 20_000, 20_000, 0)
 
 
 def test_date_range_copies_exactly_that_subset(source: tuple[Settings, Cli]) -> None:

@@ -191,8 +191,8 @@ def test_binary_avro_fields_become_base64_text_as_the_json_converter_writes_them
         ],
     }
     envelope = AvroEnvelopes(Registry({1: schema}))(_frame(1, schema, {"b": b"\x01\x02", "l": [b"\xff"]}))
-    assert envelope["payload"] == {"b": "AQI=", "l": ["/w=="]}
-    assert envelope["schema"]["fields"][0] == {"type": "bytes", "optional": True, "field": "b"}
+    assert envelope.payload == {"b": "AQI=", "l": ["/w=="]}
+    assert envelope.schema["fields"][0] == {"type": "bytes", "optional": True, "field": "b"}
 
 
 def test_logical_types_are_read_as_their_encoded_numbers() -> None:
@@ -205,7 +205,7 @@ def test_logical_types_are_read_as_their_encoded_numbers() -> None:
         ],
     }
     envelope = AvroEnvelopes(Registry({1: schema}))(_frame(1, schema, {"ts": 1704067200123456, "d": 19723}))
-    assert envelope["payload"] == {"ts": 1704067200123456, "d": 19723}  # not datetime/date objects
+    assert envelope.payload == {"ts": 1704067200123456, "d": 19723}  # not datetime/date objects
 
 
 @pytest.mark.parametrize(
@@ -230,3 +230,23 @@ def test_a_schema_that_is_not_avro_or_not_from_kafka_connect_is_a_codec_error() 
     union = {"type": "record", "name": "V", "fields": [{"name": "u", "type": ["int", "string"]}]}
     with pytest.raises(CodecError, match="unsupported Avro union"):
         AvroEnvelopes(Registry({5: union}))(b"\x00\x00\x00\x00\x05\x00\x02")
+
+
+def test_an_unusable_schema_is_fetched_once_and_an_unknown_id_is_asked_again() -> None:
+    union = {"type": "record", "name": "V", "fields": [{"name": "u", "type": ["int", "string"]}]}
+    registry = Registry({5: union})
+    decode = AvroEnvelopes(registry)
+    for raw in (b"\x00\x00\x00\x00\x05\x00\x02", b"\x00\x00\x00\x00\x05\x00\x04"):
+        with pytest.raises(CodecError, match="unsupported Avro union"):
+            decode(raw)
+    for _ in range(2):  # a schema registered a moment ago may not have reached this registry node yet
+        with pytest.raises(CodecError, match="no schema with id 6"):
+            decode(b"\x00\x00\x00\x00\x06\x02")
+    assert registry.asked == [5, 6, 6]
+
+
+def test_the_row_columns_of_a_writer_schema_are_read_once_per_schema_id() -> None:
+    decode = AvroEnvelopes(Registry({42: _avro_schema()}))
+    first, second = (decode(_frame(42, _avro_schema(), PAYLOAD)) for _ in range(2))
+    assert first.parsed is not None and first.parsed is second.parsed
+    assert list(first.parsed.after or {}) == [name for name, _, _, _ in COLUMNS]

@@ -131,6 +131,19 @@ def test_inconsistent_connect_security_is_a_config_error(connect: dict[str, str]
         load_settings(PAYMENTS_CONFIG, overrides={"connect": connect})
 
 
+@pytest.mark.parametrize(
+    ("registry", "message"),
+    [
+        ({"url": "https://r/apis/ccompat/v7", "username": "u"}, "username and password"),
+        ({"url": "https://r/apis/ccompat/v7", "ssl_key_location": "k.pem"}, "set together"),
+        ({"url": "http://r/apis/ccompat/v7", "ssl_ca_location": "ca.pem"}, "is not https://"),
+    ],
+)
+def test_inconsistent_registry_security_is_a_config_error(registry: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(PAYMENTS_CONFIG, overrides={"registry": registry})
+
+
 def test_the_sources_tls_settings_reach_libpq(tmp_path: Path) -> None:
     source = SourceSettings(
         dsn=SecretStr("postgresql://ddbridge@db.internal:5432/app?application_name=x"),

@@ -157,6 +157,20 @@ def test_the_registry_loads_the_catalog_once_for_an_unknown_name() -> None:
     assert len(loads) == 2  # one more load for the new name, not one per event
 
 
+def test_a_catalog_reload_replaces_the_remembered_decisions() -> None:
+    # amount is redefined as a domain over int4 between two loads; the reload for a new name must not
+    # leave the first decision remembered
+    catalogs = [
+        {k: v for k, v in CATALOG.items() if k not in (7, 23)},
+        {**{k: v for k, v in CATALOG.items() if k != 23}, 5: PgType(5, "public", "amount", "d", "N", 0, 18)},
+    ]
+    registry = TypeRegistry(lambda: catalogs.pop(0))
+    assert registry.codec_type("AMOUNT") == "NUMERIC"
+    assert registry.codec_type("AMOUNT") == "NUMERIC"
+    assert registry.codec_type("POSITIVE_AMOUNT") == "INT4"  # not known yet: loads the catalog again
+    assert registry.codec_type("AMOUNT") == "INT4"
+
+
 def test_a_domain_column_is_decoded_as_its_base_type_on_the_stream() -> None:
     # Debezium reports a domain's own name: a numeric domain arrives as a string and must become N.
     registry = TypeRegistry(lambda: CATALOG)
