@@ -107,9 +107,15 @@ def test_kill9_then_resume_is_exact_and_checkpoints_never_go_back(source: tuple[
             assert cp.seq >= seen.get(index, 0), f"range {index} went back from {seen[index]} to {cp.seq}"
             seen[index] = cp.seq
 
+    def progressed() -> bool:  # a checkpoint newer than any seen before this attempt
+        return any(cp.seq > seen.get(index, 0) for index, cp in store.load_ranges().items())
+
     for attempt in range(3):
         proc = cli.start("backfill" if attempt == 0 else "resume", "--migration-id", "k9", "--workers", "2")
-        time.sleep(random.Random(attempt).uniform(2.0, 4.0))
+        # killed mid-copy: after it saved a checkpoint (not a fixed sleep, which a fast or a loaded machine
+        # turns into a finished copy or a kill before any checkpoint)
+        wait_until(progressed, 60, "a new checkpoint")
+        time.sleep(random.Random(attempt).uniform(0.0, 0.5))
         proc.kill()
         proc.wait(30)
         checkpoints_monotonic()
