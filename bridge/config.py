@@ -320,6 +320,15 @@ class ConnectSettings(_Strict):
     """password of that key (secret; database.sslpassword)"""
     converter: Literal["json", "avro"] = "json"
     """how Debezium serialises change events: JSON with inline schemas, or Avro through [registry]"""
+    restart_failed_tasks: bool = True
+    """`ddbridge stream` restarts a FAILED connector task (Connect never does), with backoff; not one
+    failed by a schema the registry refused, which needs a person"""
+    watch_interval_s: float = Field(15.0, gt=0)
+    """how often `ddbridge stream` checks the connector's state"""
+    restart_backoff_s: float = Field(10.0, gt=0)
+    """wait before the first restart of a failed task; doubled after each restart, at most 10 minutes"""
+    max_restarts: int = Field(10, ge=1)
+    """restarts in a row (without 10 minutes of RUNNING between them) before the bridge gives up and says so"""
 
     @model_validator(mode="after")
     def _rest_security(self) -> ConnectSettings:

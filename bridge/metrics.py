@@ -37,6 +37,14 @@ SCHEMA_CHANGES = Counter(
 DEAD_LETTERED = Counter(
     "ddbridge_dead_lettered", "Records sent to the dead-letter topic", ["table", "reason"], registry=REGISTRY
 )
+# The Debezium connector as `ddbridge stream` last saw it: 1 connector and tasks RUNNING, 0 otherwise.
+CONNECTOR_RUNNING = Gauge(
+    "ddbridge_connector_running", "1 when the connector and all its tasks are RUNNING", registry=REGISTRY
+)
+# Restarts of a FAILED connector task made by the bridge.
+CONNECTOR_RESTARTS = Counter(
+    "ddbridge_connector_restarts", "FAILED connector tasks restarted by the bridge", registry=REGISTRY
+)
 # Latency of one conditional PutItem including retries.
 WRITE_SECONDS = Histogram(
     "ddbridge_write_seconds",

@@ -70,6 +70,9 @@ def avro_converter(registry: RegistrySettings) -> dict[str, str]:
         "apicurio.registry.as-confluent": "true",
         "apicurio.registry.use-id": "contentId",
         "apicurio.registry.headers.enabled": "false",
+        # A cached schema whose periodic re-check cannot reach the registry stays in use, so a registry
+        # restart does not fail the task while it only publishes schemas it has already registered.
+        "apicurio.registry.fault-tolerant-refresh": "true",
     }
     if registry.username is not None and registry.password is not None:
         options |= {
@@ -113,6 +116,20 @@ class ConnectorStatus:
         """Stack traces of FAILED tasks (the first lines), for the operator."""
         return [f"task {t['id']}: {t.get('trace', '')}" for t in self.tasks if t.get("state") == "FAILED"]
 
+    @property
+    def failed(self) -> bool:
+        """The connector or one of its tasks is FAILED (Connect does not restart it by itself)."""
+        return self.state == "FAILED" or any(t.get("state") == "FAILED" for t in self.tasks)
+
+    def cause(self) -> str:
+        """The first line of the first failed task's trace and its innermost ``Caused by``, for a log line."""
+        trace = next((t.get("trace") or "" for t in self.tasks if t.get("state") == "FAILED"), "")
+        lines = [line.strip() for line in trace.splitlines() if line.strip()]
+        if not lines:
+            return f"connector {self.state}" if self.state == "FAILED" else "no trace"
+        causes = [line for line in lines if line.startswith("Caused by:")]
+        return lines[0][:200] + (f" ({causes[-1][:200]})" if causes else "")
+
     def advice(self) -> str | None:
         """What to do about a failure ddbridge recognises (a schema the registry refused), else None."""
         traces = [t.get("trace") or "" for t in self.tasks if t.get("state") == "FAILED"]
@@ -124,7 +141,7 @@ class ConnectorStatus:
             f"the schema registry refused a new schema of {subject.group(1) if subject else 'a change topic'} "
             "(the subject's compatibility rule): a DDL changed the table in a way old records cannot be read "
             "with. Revert the DDL, or relax that subject's compatibility in the registry, then `ddbridge "
-            "connector register` restarts the task; the bridge has applied everything before the change"
+            "connector restart`; the bridge has applied everything before the change"
         )
 
 
@@ -177,6 +194,17 @@ class ConnectClient:
         if resp.status_code not in (200, 201):
             raise ConnectorError(f"Kafka Connect refused connector {name}: {resp.status_code} {_message(resp)}")
         return resp.status_code == 201
+
+    def restart(self, name: str, *, only_failed: bool = True) -> bool:
+        """Restart the connector and its tasks (only the FAILED ones by default); they resume from the
+        connector's last committed offset. False when the connector does not exist."""
+        flag = "true" if only_failed else "false"
+        resp = self._request("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed={flag}")
+        if resp.status_code == 404:
+            return False
+        if resp.status_code not in (200, 202, 204):
+            raise ConnectorError(f"restarting {name}: {resp.status_code} {_message(resp)}")
+        return True
 
     def status(self, name: str) -> ConnectorStatus | None:
         """The connector's status, or None when it does not exist."""

@@ -13,6 +13,7 @@ from bridge.dlq import Record
 from bridge.rules import WriteAction
 from bridge.schemas import Columns, SchemaChange
 from bridge.sink import WriteResult
+from connectors.debezium import ConnectorStatus
 
 Rebalance = Callable[["EventConsumer", list[TopicPartition]], None]
 
@@ -67,3 +68,10 @@ class Schemas(Protocol):
 
     def current(self, table: str) -> tuple[Columns, int] | None: ...
     def record(self, table: str, lsn: int, columns: Columns, change: SchemaChange | None) -> None: ...
+
+
+class ConnectorControl(Protocol):
+    """The Kafka Connect REST calls the connector watch makes (``connectors.debezium.ConnectClient``)."""
+
+    def status(self, name: str) -> ConnectorStatus | None: ...
+    def restart(self, name: str, *, only_failed: bool = True) -> bool: ...

@@ -1,4 +1,4 @@
-"""``ddbridge connector register|status|delete``: the Debezium connector through Kafka Connect."""
+"""``ddbridge connector register|status|restart|delete``: the Debezium connector through Kafka Connect."""
 
 from __future__ import annotations
 
@@ -66,11 +66,39 @@ def connector_status() -> None:
         if advice:
             say(advice)
         elif status.failures():
-            say("fix the cause above, then `ddbridge connector register` (or a Connect restart) resumes it")
+            say(
+                "fix the cause above, then `ddbridge connector restart` resumes it from its last offset "
+                "(a running `ddbridge stream` restarts it by itself, with backoff)"
+            )
 
     emit(asdict(status), render)
     if not status.running:
         raise typer.Exit(1)
+
+
+@connector_app.command("restart")
+def connector_restart(
+    all_tasks: Annotated[
+        bool, typer.Option("--all", help="Restart the connector and every task, not only the FAILED ones.")
+    ] = False,
+) -> None:
+    """Restart the connector's FAILED tasks (Kafka Connect never does); they resume from the last offset."""
+    settings = run(state.settings)
+    name = settings.connect.connector_name
+    restarted = run(lambda: _connect_client().restart(name, only_failed=not all_tasks))
+    if not restarted:
+        emit(
+            {"connector": name, "restarted": False},
+            lambda: say(f"connector {name} is not registered: run `ddbridge connector register` (or `ddbridge init`)"),
+        )
+        raise typer.Exit(1)
+    emit(
+        {"connector": name, "restarted": True, "only_failed": not all_tasks},
+        lambda: say(
+            f"connector {name}: {'every task' if all_tasks else 'its failed tasks'} restarting; "
+            "`ddbridge connector status` shows when they are RUNNING"
+        ),
+    )
 
 
 @connector_app.command("delete")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -17,8 +18,10 @@ from bridge.config import Settings, load_settings
 from bridge.errors import ConfigError
 from bridge.health import Health
 from bridge.postgres import require_replica_identity
+from connectors.debezium import ConnectClient
 from ddbridge.app import app
 from ddbridge.output import emit, fail, run, setup_logging, state
+from stream.connector_watch import ConnectorWatch
 from stream.loop import Bridge, Totals
 
 log = logging.getLogger("ddbridge.stream")
@@ -47,12 +50,17 @@ def run_stream(settings: Settings, tables: list[str] | None, *, json_output: boo
     require_replica_identity(settings, [settings.mapping(t) for t in tables] if tables else list(settings.tables))
     bridge = Bridge.for_settings(settings, tables, health)
     bridge.install_signal_handlers()
+    watching = threading.Event()
+    ConnectorWatch(ConnectClient(settings.connect), settings.connect).start(watching)
     started = time.monotonic()
-    if interactive:
-        with Live(Text("starting…"), console=console, refresh_per_second=2, transient=False) as live:
-            totals = bridge.run(on_status=lambda b: live.update(Text(status_line(b, started, b.update_lag()))))
-    else:
-        totals = bridge.run(on_status=lambda b: log.info(status_line(b, started, b.update_lag())))
+    try:
+        if interactive:
+            with Live(Text("starting…"), console=console, refresh_per_second=2, transient=False) as live:
+                totals = bridge.run(on_status=lambda b: live.update(Text(status_line(b, started, b.update_lag()))))
+        else:
+            totals = bridge.run(on_status=lambda b: log.info(status_line(b, started, b.update_lag())))
+    finally:
+        watching.set()
     log.info("stopped cleanly after %s; offsets committed", status_line(bridge, started, -1))
     return totals
 

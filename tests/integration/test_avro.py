@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -21,7 +22,13 @@ from connectors.debezium import ConnectClient, connector_config, wait_until_stre
 from examples.payments.generate import load_payments
 from ops.initialize import initialize
 from ops.stack import LocalStack
-from tests.integration.pipeline import BridgeProcess, Cli, assert_converged, live_traffic, wait_until
+from tests.integration.pipeline import (
+    BridgeProcess,
+    Cli,
+    assert_converged,
+    live_traffic,
+    wait_until,
+)
 
 ROWS = 2_000
 
@@ -137,23 +144,51 @@ def test_a_schema_change_the_registry_refuses_is_a_clear_connector_error(
     check = cli.run("--json", "validate")
     connector = {c["name"]: c for c in json.loads(check.stdout)}["connector"]
     assert connector["status"] == "fail" and "the schema registry refused a new schema" in connector["hint"], connector
+    restarted = cli.run("--json", "connector", "restart")  # Kafka Connect accepts it (the task fails again)
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert json.loads(restarted.stdout) == {"connector": settings.connect.connector_name, "restarted": True,
+                                            "only_failed": True}  # fmt: skip
+
+
+def _subjects(stack: LocalStack) -> list[str]:
+    return list(requests.get(f"{stack.registry_url}/subjects", timeout=5).json())
 
 
 def test_a_registry_outage_while_the_bridge_needs_a_schema_loses_nothing(
     avro: Settings, stack: LocalStack, tmp_path: Path
 ) -> None:
-    """Change events whose writer schema this bridge has never fetched, and the registry down: the bridge
-    retries; past registry.unavailable_timeout_s it stops with nothing committed; once the registry is
-    back every record is applied — none dead-lettered because the registry was unreachable."""
-    settings = avro
+    """The registry down while changes keep coming. Kafka Connect keeps publishing with the schemas it has
+    registered (its converter's re-check every second fails, and the cached schema stays in use), so the
+    task never fails. A bridge that has never fetched those schemas retries; past
+    registry.unavailable_timeout_s it stops with nothing committed; once the registry is back every
+    record is applied, none dead-lettered because the registry was unreachable."""
+    settings = avro.model_copy(  # the converter re-checks its cached schemas every second: every lookup
+        update={  # made while the registry is down is a failed refresh
+            "connect": avro.connect.model_copy(
+                update={
+                    "extra": {
+                        f"{side}.converter.apicurio.registry.check-period-ms": "1000" for side in ("key", "value")
+                    }
+                }
+            )
+        }
+    )
     dsn = settings.source.dsn.get_secret_value()
     load_payments(dsn, rows=0)
     initialize(settings)
     wait_until_streaming(settings)
     load_payments(dsn, rows=300, reset=False)  # streamed: the connector registers the value schema
     _first_record(settings)
+    heartbeat = f"__debezium-heartbeat.{settings.kafka.topic_prefix}"
+    wait_until(
+        lambda: {f"{heartbeat}-key", f"{heartbeat}-value"} <= set(_subjects(stack)), 60, "the heartbeat's schemas"
+    )
+    time.sleep(2)  # past the check period: the next lookups refresh
+    client = ConnectClient(settings.connect)
     stack.down(["registry"])
     try:
+        with psycopg.connect(dsn, autocommit=True) as conn:  # published while the registry is down
+            conn.execute("UPDATE payments SET payment_status = 'Refunded' WHERE payment_id <= 50")
         impatient = settings.model_copy(
             update={"registry": settings.registry.model_copy(update={"unavailable_timeout_s": 5.0})}
         )
@@ -167,12 +202,57 @@ def test_a_registry_outage_while_the_bridge_needs_a_schema_loses_nothing(
         bridge = BridgeProcess(settings, tmp_path).start()  # the default: retries for two minutes
         wait_until(lambda: "unavailable" in bridge.output(), 60, "the bridge to retry the registry")
         assert bridge.alive(), bridge.output()[-2000:]
+        status = client.status(settings.connect.connector_name)  # heartbeats and changes went on
+        assert status is not None and status.running, status
     finally:
         stack.up(["registry"])
     try:
-        # Kafka Connect's task failed when its converter could not reach the registry (a heartbeat needs
-        # its key schema); restarting it is the operator's step today, so no new change is made here.
+        with psycopg.connect(dsn, autocommit=True) as conn:  # and after it: the task never needed a restart
+            conn.execute("UPDATE payments SET payment_status = 'Failed' WHERE payment_id > 250")
         assert assert_converged(settings, timeout_s=120) == 300
+        status = client.status(settings.connect.connector_name)
+        assert status is not None and status.running, status
+    finally:
+        assert bridge.stop() == 0, bridge.output()[-3000:]
+    assert "dead-lettered 0" in bridge.output().rsplit("consumed", 1)[-1], bridge.output()[-2000:]
+
+
+def test_a_connector_task_failed_by_a_registry_outage_is_restarted_by_the_bridge(
+    avro: Settings, stack: LocalStack, tmp_path: Path
+) -> None:
+    """A column added while the registry is down: the new schema cannot be registered, so Kafka Connect's
+    task fails (Connect never restarts it). The running bridge's connector watch restarts it once the
+    registry is back, and every change made meanwhile arrives; nothing is dead-lettered."""
+    settings = avro.model_copy(
+        update={"connect": avro.connect.model_copy(update={"watch_interval_s": 1.0, "restart_backoff_s": 2.0})}
+    )
+    dsn = settings.source.dsn.get_secret_value()
+    load_payments(dsn, rows=0)
+    initialize(settings)
+    wait_until_streaming(settings)
+    load_payments(dsn, rows=200, reset=False)
+    bridge = BridgeProcess(settings, tmp_path).start()
+    client = ConnectClient(settings.connect)
+    try:
+        assert assert_converged(settings) == 200
+        stack.down(["registry"])
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:  # a new value schema, unregistrable now
+                conn.execute("ALTER TABLE payments ADD COLUMN note text")
+                conn.execute("UPDATE payments SET note = 'written while the registry was down'")
+
+            def failed() -> bool:
+                status = client.status(settings.connect.connector_name)
+                return status is not None and status.failed
+
+            wait_until(failed, 90, "Connect's task to fail without the registry")
+        finally:
+            stack.up(["registry"])
+        wait_until(lambda: "restarted its failed tasks" in bridge.output(), 120, "the bridge to restart the task")
+        assert assert_converged(settings, timeout_s=120) == 200
+        status = client.status(settings.connect.connector_name)
+        assert status is not None and status.running, status
+        assert bridge.alive(), bridge.output()[-2000:]
     finally:
         assert bridge.stop() == 0, bridge.output()[-3000:]
     assert "dead-lettered 0" in bridge.output().rsplit("consumed", 1)[-1], bridge.output()[-2000:]

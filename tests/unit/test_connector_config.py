@@ -199,7 +199,7 @@ def test_a_schema_the_registry_refused_is_recognised_in_the_task_trace() -> None
     advice = failed.advice()
     assert advice is not None
     assert advice.startswith("the schema registry refused a new schema of t179ae7d6cd.public.payments-value")
-    assert "relax that subject's compatibility" in advice and "connector register" in advice
+    assert "relax that subject's compatibility" in advice and "`ddbridge connector restart`" in advice
     other = ConnectorStatus("c", "RUNNING", "w", [{"id": 0, "state": "FAILED", "trace": "PSQLException: FATAL"}])
     assert other.advice() is None
     assert ConnectorStatus("c", "RUNNING", "w", [{"id": 0, "state": "RUNNING"}]).advice() is None
