@@ -99,8 +99,10 @@ def wait_gone(pid: int, marker: str, timeout_s: float) -> bool:
     while time.monotonic() < deadline:
         _reap(pid)
         if not is_ours(pid, marker):
+            _reap(pid)  # it may have exited after the first reap: no zombie child is left behind
             return True
         time.sleep(0.1)
+    _reap(pid)
     return not is_ours(pid, marker)
 
 

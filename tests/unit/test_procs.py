@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from ops import procs
+
+
+def _assert_reaped(pid: int) -> None:
+    """A stopped child leaves no zombie (a parent such as mutmut's runner that waits for any child
+    would otherwise collect it)."""
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def test_spawn_track_and_stop(tmp_path: Path) -> None:
@@ -20,6 +30,7 @@ def test_spawn_track_and_stop(tmp_path: Path) -> None:
     pidfile.write_text(f"{pid}\n")
     assert procs.stop(pidfile, marker) == "stopped"
     assert not procs.is_ours(pid, marker)
+    _assert_reaped(pid)
     assert not pidfile.exists()
     assert procs.stop(pidfile, marker) == "not running"
 
@@ -37,6 +48,7 @@ def test_stubborn_process_is_killed(tmp_path: Path) -> None:
         deadline -= 1
     assert procs.stop(pidfile, marker, graceful=signal.SIGTERM, timeout_s=0.5) == "killed"
     assert not procs.is_ours(pid, marker)
+    _assert_reaped(pid)
 
 
 def test_stale_pidfile_is_cleaned(tmp_path: Path) -> None:
