@@ -484,8 +484,12 @@ def array_elements(text: str) -> list[str | None]:
             while i < n and body[i] != '"':
                 if body[i] == "\\":
                     i += 1
+                    if i >= n:
+                        break
                 chars.append(body[i])
                 i += 1
+            if i >= n:
+                raise CodecError(f"array {text[:40]!r} has an unterminated quoted element")
             i += 1  # the closing quote
             out.append("".join(chars))
         else:

@@ -62,7 +62,7 @@ class RowMapper:
         if spec.type == "N":
             value = row[spec.columns[0]]
             if value is None or "N" not in value:
-                raise CodecError(f"key {spec.name} is type N but column {spec.columns[0]} is not a number")
+                raise CodecError(f"key {spec.name} is type N but the value is not a number", spec.columns[0])
         elif text == "":
             raise CodecError(f"key {spec.name} would be an empty string; DynamoDB keys must be non-empty")
         return (spec.name, spec.type, text)

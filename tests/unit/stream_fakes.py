@@ -75,7 +75,11 @@ def payment(payment_id: int = 7, payment_date: str = "2024-05-01", **columns: An
 
 
 def change(
-    op: str, lsn: int | None, before: dict[str, Any] | None = None, after: dict[str, Any] | None = None
+    op: str,
+    lsn: int | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    ts_ms: int = 1_700_000_000_000,
 ) -> bytes:
     """A Debezium change event of public.payments, as the JSON converter with schemas writes it."""
     fields = [
@@ -90,7 +94,7 @@ def change(
                 "op": op,
                 "before": before,
                 "after": after,
-                "source": {"schema": "public", "table": "payments", "lsn": lsn, "ts_ms": 1_700_000_000_000},
+                "source": {"schema": "public", "table": "payments", "lsn": lsn, "ts_ms": ts_ms},
             },
         }
     ).encode()

@@ -14,6 +14,7 @@ import pytest
 
 from bridge.codec import (
     AttributeValue,
+    array_elements,
     float_number,
     from_debezium,
     from_text,
@@ -648,3 +649,29 @@ def test_a_refusal_names_the_type_and_the_value(convert: Any, message: str) -> N
     with pytest.raises(CodecError) as refused:
         convert()
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "elements"),
+    [
+        ("{a,}", ["a", ""]),  # an empty last element
+        ("{,a}", ["", "a"]),  # an empty first element
+        ('{"a,b",NULL,"NULL","q\\"uote"}', ["a,b", None, "NULL", 'q"uote']),
+    ],
+)
+def test_array_literals_split_into_their_elements(text: str, elements: list[str | None]) -> None:
+    assert array_elements(text) == elements
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"ab}', "unterminated quoted element"),
+        ('{"ab\\}', "unterminated quoted element"),
+        ('{"a"b}', "could not be parsed"),
+        ("{a,{b}}", "multi-dimensional"),
+    ],
+)
+def test_a_malformed_array_literal_is_a_codec_error(text: str, message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        array_elements(text)

@@ -98,8 +98,9 @@ def test_key_needs_only_key_columns() -> None:
     ],
 )
 def test_invalid_key_values_are_codec_errors(bad: Row, message: str) -> None:
-    with pytest.raises(CodecError, match=message):
+    with pytest.raises(CodecError, match=message) as raised:
         RowMapper(DERIVED).key({**row(), **bad})
+    assert raised.value.column == "grp"  # the dead letter and the errors file name the column
 
 
 def test_empty_string_key_is_a_codec_error() -> None:
@@ -110,8 +111,9 @@ def test_empty_string_key_is_a_codec_error() -> None:
 
 
 def test_missing_key_column_is_a_codec_error() -> None:
-    with pytest.raises(CodecError, match="missing"):
+    with pytest.raises(CodecError, match="missing") as raised:
         RowMapper(DERIVED).key({"id": {"N": "1"}, "grp": {"N": "5"}})
+    assert raised.value.column == "d"
 
 
 def test_has_derived_key() -> None:

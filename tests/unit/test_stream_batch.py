@@ -8,7 +8,9 @@ from typing import Any, Literal
 import pytest
 
 from bridge.events import BUILTIN_TYPES
-from stream.batch import BatchPlan, plan_batch
+from bridge.mapping import RowMapper
+from bridge.rules import WriteRules
+from stream.batch import BatchPlan, TableRoute, plan_batch
 from tests.unit.stream_fakes import TOPIC, FakeMessage, change, example_settings, payment, payment_routes
 
 NOW_S = 1_700_000_000.0
@@ -123,3 +125,50 @@ def test_a_recovered_truncate_is_passed_and_changes_from_before_it_are_dropped()
 def test_a_delete_is_a_tombstone_of_the_old_item() -> None:
     plan = _plan(change("d", 120, before=payment(8, payment_date="2024-06-30")))
     assert _writes(plan) == [("3", "2024-06-30#8", 120, True, 41)]
+
+
+def test_records_after_a_kafka_tombstone_or_a_rejected_item_are_still_planned() -> None:
+    plan = _plan(
+        change("c", 100, after=payment(7)),
+        None,  # the Kafka tombstone after a delete
+        change("c", 101, after=payment(8)),
+        change("c", 102, after=payment(9, payment_status="x" * 410_000)),  # over 400 KB: dead-lettered
+        change("c", 103, after=payment(10)),
+        None,
+    )
+    assert [key[1] for key in _writes(plan)] == ["2024-05-01#7", "2024-05-01#8", "2024-05-01#10"]
+    assert plan.consumed[("public.payments", "tombstone")] == 2
+    assert [(d.message.offset(), d.table, d.error_class) for d in plan.dead] == [
+        (44, "public.payments", "ItemRejected")
+    ]
+    assert "400 KB" in plan.dead[0].reason
+
+
+def test_the_newest_source_time_is_the_latest_of_the_batch_not_the_last() -> None:
+    plan = _plan(
+        change("c", 100, after=payment(7), ts_ms=1_700_000_009_000),
+        change("c", 101, after=payment(8), ts_ms=1_700_000_001_000),  # committed earlier, delivered later
+    )
+    assert plan.newest_ts_ms == {"public.payments": 1_700_000_009_000}
+
+
+def test_every_change_from_before_a_recovered_truncate_is_counted() -> None:
+    plan = _plan(
+        change("c", 150, after=payment(7)),
+        change("u", 160, before=payment(8), after=payment(8, payment_date="2024-05-03")),  # a move: 2 actions
+        floors={"public.payments": 200},
+    )
+    assert plan.below_floor == 3 and _writes(plan) == []
+
+
+def test_an_excluded_column_is_never_decoded() -> None:
+    """A column left out of the mapping (exclude_columns) cannot dead-letter its row, whatever it holds."""
+    settings = example_settings()
+    mapping = settings.mapping("public.payments").model_copy(update={"exclude_columns": ["payment_amount"]})
+    route = payment_routes(settings)[TOPIC]
+    routes = {TOPIC: TableRoute(mapping, WriteRules(RowMapper(mapping), settings.bookkeeping, 86400), route.sink)}
+    bad = FakeMessage(41, value=change("c", 100, after=payment(7, payment_amount=["not", "a", "number"])))
+    plan = plan_batch([bad], routes, BUILTIN_TYPES, floors={}, truncate_policy="stop", now_s=NOW_S)
+    assert plan.dead == []
+    ((action, _record),) = plan.writes[TOPIC]
+    assert "PaymentAmount" not in action.item and action.item["PaymentStatus"] == {"S": "completed"}
