@@ -83,3 +83,27 @@ def test_key_text_is_base64_for_binary_whichever_client_read_it() -> None:
     assert key_text({"B": bytearray(b"\x00\x01")}) == "AAE="
     assert key_text({"B": "AAE="}) == "AAE="  # the lean client: wire form, base64 text already
     assert key_text({"N": "42"}) == "42" and key_text({"S": "a#b"}) == "a#b"
+
+
+def test_every_match_is_counted(tmp_path: Path) -> None:
+    result = _compare(
+        tmp_path, [("1", b"a", None), ("2", b"b", None), ("3", b"c", None)], {"1": b"a", "2": b"b", "3": b"c"}
+    )
+    assert (result.matched, result.candidates) == (3, [])
+
+
+def test_two_rows_mapping_to_one_item_key_are_both_reported(tmp_path: Path) -> None:
+    src, dst = Spill(tmp_path, "s", 1), Spill(tmp_path, "d", 1)
+    src.add(("k",), (("k",), b"a", ("10",), None))
+    src.add(("k",), (("k",), b"b", ("11",), None))
+    dst.add(("k",), (("k",), b"b"))
+    src.close()
+    dst.close()
+    result = FullPass()
+    _compare_partition([src], dst, 0, result)
+    assert [(c.key, c.kind, c.pk) for c in result.candidates] == [
+        (("k",), "unstorable", ("11",)),
+        (("k",), "unstorable", ("10",)),
+    ]
+    assert all("rows (10) and (11) map to one item key" in c.detail for c in result.candidates)
+    assert result.matched == 0 and result.source_rows == 2
