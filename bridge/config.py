@@ -129,6 +129,8 @@ class StackPorts(_Strict):
     """dynalite (default target)"""
     moto: int = 58001
     """moto server"""
+    ddbsim: int = 58002
+    """DynamoDB as the service behaves (latency, capacity, throttling, faults), in front of dynalite"""
 
 
 class StackSettings(_Strict):

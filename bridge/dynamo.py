@@ -31,7 +31,8 @@ BOTO_METHODS = {"PutItem": "put_item", "Scan": "scan", "BatchGetItem": "batch_ge
 
 
 def make_client(settings: DynamoSettings, *, pool_size: int = 32, max_attempts: int = 5) -> DynamoDBClient:
-    """A low-level DynamoDB client for the configured endpoint (``endpoint_url`` None means AWS)."""
+    """A low-level DynamoDB client for the configured endpoint (``endpoint_url`` None means AWS), making at
+    most ``max_attempts`` attempts of each call (1: no retries, the caller's own)."""
     client: DynamoDBClient = aws_session(settings).client(
         "dynamodb",
         endpoint_url=settings.endpoint_url or None,
@@ -40,7 +41,8 @@ def make_client(settings: DynamoSettings, *, pool_size: int = 32, max_attempts: 
             max_pool_connections=pool_size,
             connect_timeout=5,
             read_timeout=30,
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            # total attempts: botocore's "max_attempts" counts retries, so 1 meant one retry
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             use_fips_endpoint=settings.use_fips_endpoint,
         ),
     )

@@ -193,6 +193,19 @@ class LocalStack:
                 15.0,
                 "DynamoDB API (moto server, contract tests)",
             ),
+            Component(
+                "ddbsim",
+                p.ddbsim,
+                self.logs / "ddbsim.log",
+                self.pids / "ddbsim.pid",
+                f"ops.ddbsim.server --port {p.ddbsim}",
+                self._start_ddbsim,
+                self._dynamo_health(p.ddbsim),
+                signal.SIGTERM,
+                15.0,
+                "DynamoDB as the service behaves, in front of dynalite (ops/ddbsim)",
+                after=["dynalite"],
+            ),
         ]
 
     # PostgreSQL ------------------------------------------------------------------------------
@@ -612,6 +625,16 @@ class LocalStack:
         procs.spawn(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.ports.moto)], comp.pidfile, comp.log
         )
+
+    @property
+    def ddbsim_url(self) -> str:
+        """The service-like DynamoDB layer (a DynamoDB endpoint; its admin API under ``/_ddbsim``)."""
+        return f"http://127.0.0.1:{self.ports.ddbsim}"
+
+    def _start_ddbsim(self) -> None:
+        comp = self.components["ddbsim"]
+        argv = [sys.executable, "-m", "ops.ddbsim.server", "--port", str(self.ports.ddbsim)]
+        procs.spawn([*argv, "--upstream", f"http://127.0.0.1:{self.ports.dynalite}"], comp.pidfile, comp.log)
 
     def _dynamo_health(self, port: int) -> Callable[[], str | None]:
         def check() -> str | None:

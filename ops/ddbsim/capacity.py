@@ -71,10 +71,14 @@ def item_bytes(item: Item | None) -> int:
     return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
 
 
+def kb_units(size: int) -> int:
+    """Write units of writing ``size`` bytes: one per started KB, at least one."""
+    return max(1, math.ceil(size / WRITE_UNIT_BYTES))
+
+
 def write_units(old: Item | None, new: Item | None) -> int:
     """Units of one table write (put, delete, or a failed conditional write): the larger item, per KB."""
-    size = max(item_bytes(old), item_bytes(new))
-    return max(1, math.ceil(size / WRITE_UNIT_BYTES))
+    return kb_units(max(item_bytes(old), item_bytes(new)))
 
 
 def read_units(size: int, *, consistent: bool) -> float:
@@ -107,14 +111,12 @@ class Index:
         if before is None and after is None:
             return 0
         if before is None or after is None:
-            return max(1, math.ceil(item_bytes(before or after) / WRITE_UNIT_BYTES))
+            return kb_units(item_bytes(before or after))
         if any(before[k] != after[k] for k in self.keys):  # moved in the index: delete and put
-            return max(1, math.ceil(item_bytes(before) / WRITE_UNIT_BYTES)) + max(
-                1, math.ceil(item_bytes(after) / WRITE_UNIT_BYTES)
-            )
+            return kb_units(item_bytes(before)) + kb_units(item_bytes(after))
         if before == after:
             return 0
-        return max(1, math.ceil(max(item_bytes(before), item_bytes(after)) / WRITE_UNIT_BYTES))
+        return kb_units(max(item_bytes(before), item_bytes(after)))
 
 
 @dataclass
@@ -142,29 +144,45 @@ class TokenBucket:
 
 @dataclass
 class Throughput:
-    """The write throughput of one table (or index): a table bucket over per-partition buckets."""
+    """The throughput of one table or index, for reads or writes: a table bucket over per-partition
+    buckets (``partition_units`` each). A request is admitted while both of its buckets hold a unit;
+    a large one may leave them in debt, repaid before the next is admitted."""
 
     units_per_s: float
     partitions: int
+    partition_units: float = PARTITION_WRITE_UNITS
     table: TokenBucket = field(init=False)
     by_partition: list[TokenBucket] = field(init=False)
 
     def __post_init__(self) -> None:
         self.table = TokenBucket(self.units_per_s)
-        self.by_partition = [TokenBucket(PARTITION_WRITE_UNITS) for _ in range(self.partitions)]
+        self.by_partition = [TokenBucket(self.partition_units) for _ in range(self.partitions)]
+
+    def check(self, partition: int | None, now: float) -> str | None:
+        """Which limit a request on ``partition`` (None: spread over the table) would hit, or None."""
+        self.table.refill(now)
+        if partition is not None:
+            bucket = self.by_partition[partition % self.partitions]
+            bucket.refill(now)
+            if bucket.tokens < 1:
+                return "partition"
+        return "table" if self.table.tokens < 1 else None
+
+    def consume(self, partition: int | None, units: float, now: float) -> None:
+        """Take ``units`` from the table's bucket and the partition's (None: spread evenly)."""
+        self.table.refill(now)
+        self.table.tokens -= units
+        for index, bucket in enumerate(self.by_partition):
+            if partition is None or index == partition % self.partitions:
+                bucket.refill(now)
+                bucket.tokens -= units if partition is not None else units / self.partitions
 
     def admit(self, partition: int, units: float, now: float) -> str | None:
         """None when the write is admitted (its units consumed), else which limit throttled it."""
-        bucket = self.by_partition[partition % self.partitions]
-        bucket.refill(now)
-        self.table.refill(now)
-        if bucket.tokens <= 0:
-            return "partition"
-        if self.table.tokens <= 0:
-            return "table"
-        bucket.tokens -= units
-        self.table.tokens -= units
-        return None
+        limit = self.check(partition, now)
+        if limit is None:
+            self.consume(partition, units, now)
+        return limit
 
 
 def partitions_for(write_units_per_s: float, read_units_per_s: float = 0.0) -> int:

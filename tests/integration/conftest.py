@@ -53,9 +53,12 @@ def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterato
     )
     data["kafka"].update(topic_prefix=f"t{unique}", consumer_group=f"g-{unique}", dead_letter_topic=f"t{unique}.dlq")
     data["dynamodb"].update(control_table=f"ctl_{unique}")
+    # No fixed metrics ports: the defaults lie in Linux's ephemeral range (32768-60999), where any
+    # client connection of the suite may hold them; a test that reads metrics picks a free port.
+    data["stream"]["metrics_port"] = 0
+    data["migration"]["metrics_port"] = 0
     for table in data["tables"]:
         table["target"] = f"{table['target']}_{unique}"
-    data["source"]["dsn"] = data["source"]["dsn"]
     settings = Settings(**data)
     yield settings
     teardown.remove_connector(settings, forget_offsets=False)
