@@ -153,6 +153,9 @@ class Backfill:
         m = settings.migration
         self.max_errors = m.max_errors if options.max_errors is None else options.max_errors
         self.client = make_client(settings.dynamodb, pool_size=m.write_concurrency + 4, max_attempts=1)
+        # The plan and the checkpoints: retried by botocore (a checkpoint write may be repeated, and a
+        # lost answer, a 500 or a throttle must not stop the copy).
+        self.control = make_client(settings.dynamodb, max_attempts=8)
         self.rules = WriteRules(RowMapper(self.mapping), settings.bookkeeping, m.tombstone_grace_days * 86400)
         self.sink = DynamoSink.for_settings(settings, self.rules, self.client)
         self.stop_event = threading.Event()
@@ -169,7 +172,7 @@ class Backfill:
             pgrows.copied_columns(conn, self.mapping.schema_name, self.mapping.table_name, self.mapping.exclude_columns)
         position = check_stream_first(self.settings) if o.require_stream else None
         migration_id = o.migration_id or new_migration_id()
-        store = MigrationStore(self.client, self.settings.dynamodb.control_table, migration_id)
+        store = MigrationStore(self.control, self.settings.dynamodb.control_table, migration_id)
         existing = store.load_plan()
         if existing is None and o.resume_only:
             store.require_plan()

@@ -12,19 +12,23 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import Progress, ProgressColumn
 
 from bridge.config import Settings, load_settings
-from bridge.dynamo import aws_refusal
-from bridge.errors import DdbridgeError
+from bridge.dynamo import aws_refusal, retry_cause
+from bridge.errors import DdbridgeError, TransientError
 
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
+AFTER_TRANSIENT = (
+    "nothing is lost — check the endpoint, the network and the table's capacity, then run the command "
+    "again (a backfill resumes from its checkpoints)"
+)
 
 
 class State:
@@ -65,9 +69,13 @@ def run(action: Callable[[], T]) -> T:
         fail(exc)
     except ClientError as exc:
         refusal = aws_refusal(exc)
-        if refusal is None:
-            raise
-        fail(refusal)
+        if refusal is not None:
+            fail(refusal)
+        if retry_cause(exc) is None:
+            raise  # a request DynamoDB refused as malformed: a bug, never hidden
+        fail(TransientError(f"DynamoDB kept failing after retries: {exc}; {AFTER_TRANSIENT}"))
+    except BotoCoreError as exc:  # the endpoint did not answer (connection refused, reset, timed out)
+        fail(TransientError(f"DynamoDB did not answer after retries: {exc}; {AFTER_TRANSIENT}"))
 
 
 def emit(payload: Any, render: Callable[[], None]) -> None:

@@ -16,6 +16,7 @@ import argparse
 import http.client
 import json
 import logging
+import socket
 import sys
 import threading
 import time
@@ -82,6 +83,12 @@ class Upstream:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs use it
     server: DdbsimServer
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out as two writes: without this, Nagle's algorithm holds the body until
+        # the client's delayed ACK of the headers, 40 ms on every keep-alive call
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)

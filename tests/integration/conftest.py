@@ -12,6 +12,7 @@ from psycopg import sql
 from bridge.config import Settings, load_settings
 from bridge.errors import DdbridgeError
 from ops import teardown
+from ops.ddbsim.admin import DdbsimAdmin
 from ops.stack import LocalStack
 from tests.conftest import PAYMENTS_CONFIG
 
@@ -67,3 +68,12 @@ def isolated(stack: LocalStack, base_settings: Settings, unique: str) -> Iterato
         teardown.drop_slot(settings, wait_s=30)
     with psycopg.connect(stack.pg_conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+
+
+@pytest.fixture
+def ddbsim(stack: LocalStack) -> Iterator[DdbsimAdmin]:
+    """The stack's service-like DynamoDB layer, pass-through before and after the test."""
+    admin = DdbsimAdmin(stack.ddbsim_url)
+    admin.reset()
+    yield admin
+    admin.reset()

@@ -5,7 +5,6 @@ applied — or answered 500 before — leave every store exact, never an error o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
 import pytest
@@ -30,15 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 RUN = uuid.uuid4().hex[:8]
-
-
-@pytest.fixture
-def ddbsim(stack: LocalStack) -> Iterator[DdbsimAdmin]:
-    """The layer, pass-through before and after the test."""
-    admin = DdbsimAdmin(stack.ddbsim_url)
-    admin.reset()
-    yield admin
-    admin.reset()
 
 
 @pytest.fixture

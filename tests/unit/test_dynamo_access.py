@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import typer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from bridge.dynamo import aws_refusal
 from ddbridge.output import run
@@ -67,3 +67,27 @@ def test_any_other_aws_error_still_surfaces() -> None:
 
     with pytest.raises(ClientError):
         run(body)
+
+
+@pytest.mark.parametrize(
+    ("error", "start"),
+    [
+        (_error("ProvisionedThroughputExceededException", "PutItem"), "error: DynamoDB kept failing after retries"),
+        (_error("InternalServerError", "Query"), "error: DynamoDB kept failing after retries"),
+        (
+            ConnectionClosedError(endpoint_url="http://127.0.0.1:58002/"),
+            "error: DynamoDB did not answer after retries: Connection was closed",
+        ),
+    ],
+)
+def test_throttling_5xx_and_a_dead_endpoint_after_retries_are_one_line_errors_that_say_nothing_is_lost(
+    capsys: pytest.CaptureFixture[str], error: Exception, start: str
+) -> None:
+    def body() -> None:
+        raise error
+
+    with pytest.raises(typer.Exit) as exited:
+        run(body)
+    assert exited.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(start) and "nothing is lost" in err and "run the command again" in err, err
