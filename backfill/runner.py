@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from psycopg import sql
 
 from backfill.checkpoints import MigrationStore, RangeCheckpoint, now_iso
@@ -35,9 +36,11 @@ from bridge.dynamo import make_client
 from bridge.errors import CodecError, ConfigError, TerminalError
 from bridge.keyset import KeyColumn, date_filter, range_condition, row_key
 from bridge.mapping import RowMapper
+from bridge.pacing import WritePacer
 from bridge.postgres import connect, key_columns, slot_state
 from bridge.rules import WriteAction, WriteRules
 from bridge.sink import DynamoSink
+from bridge.tables import write_capacity
 from connectors.debezium import ConnectClient
 
 log = logging.getLogger("ddbridge.backfill")
@@ -157,11 +160,41 @@ class Backfill:
         # lost answer, a 500 or a throttle must not stop the copy).
         self.control = make_client(settings.dynamodb, max_attempts=8)
         self.rules = WriteRules(RowMapper(self.mapping), settings.bookkeeping, m.tombstone_grace_days * 86400)
-        self.sink = DynamoSink.for_settings(settings, self.rules, self.client)
+        self.pacer = self._pacer()
+        self.sink = DynamoSink.for_settings(settings, self.rules, self.client, self.pacer)
         self.stop_event = threading.Event()
         self.failure: BaseException | None = None
         self.lock = threading.Lock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _pacer(self) -> WritePacer | None:
+        """The write budget asked for: ``max_write_units_per_s``, or ``target_utilization`` of the
+        target's write capacity (DescribeTable); None without either."""
+        m = self.settings.migration
+        if m.max_write_units_per_s is not None:
+            budget = m.max_write_units_per_s
+            log.info("write budget: %.0f table write units a second", budget)
+            return WritePacer(budget)
+        if m.target_utilization is None:
+            return None
+        try:
+            table = self.control.describe_table(TableName=self.mapping.target)["Table"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            raise ConfigError(
+                f"DynamoDB table {self.mapping.target} does not exist: run `ddbridge init` first"
+            ) from exc
+        capacity, source = write_capacity(table)
+        budget = m.target_utilization * capacity
+        log.info(
+            "write budget: %.0f table write units a second (%.0f%% of the %s, %.0f)",
+            budget,
+            m.target_utilization * 100,
+            source,
+            capacity,
+        )
+        return WritePacer(budget)
 
     # -- preparation ---------------------------------------------------------------------------
 

@@ -451,8 +451,21 @@ class MigrationSettings(_Strict):
     write_concurrency: int = Field(16, ge=1, le=256)
     """concurrent conditional PutItems per process"""
     metrics_port: int = Field(59465, ge=0, le=65535, description="the backfill's /metrics port; 0 disables it")
+    max_write_units_per_s: float | None = Field(None, gt=0)
+    """the backfill's write budget in table write units a second (`--max-wcu`); lower when throttled"""
+    target_utilization: float | None = Field(None, gt=0, le=1)
+    """the backfill's budget as a share of the target table's write capacity (`--target-utilization`)"""
     tombstone_grace_days: float = Field(7.0, gt=0)
     """how long tombstones of deleted rows live before `tombstones purge` may delete them"""
+
+    @model_validator(mode="after")
+    def _one_write_budget(self) -> MigrationSettings:
+        if self.max_write_units_per_s is not None and self.target_utilization is not None:
+            raise ValueError(
+                "set either migration.max_write_units_per_s (--max-wcu) or migration.target_utilization "
+                "(--target-utilization), not both"
+            )
+        return self
 
 
 class StreamSettings(_Strict):

@@ -54,6 +54,17 @@ WRITE_SECONDS = Histogram(
 )
 # Retries of DynamoDB calls, by cause (throttle, server, network).
 RETRIES = Counter("ddbridge_retries", "DynamoDB call retries", ["cause"], registry=REGISTRY)
+# The table's write units DynamoDB reported for paced writes (a backfill with a write budget; GSIs
+# apart), and the budget's current rate (it drops when DynamoDB throttles, climbs back while it does not).
+WRITE_UNITS = Counter(
+    "ddbridge_write_units",
+    "Table write units consumed by paced writes, as DynamoDB reports them",
+    ["table"],
+    registry=REGISTRY,
+)
+WRITE_BUDGET = Gauge(
+    "ddbridge_write_budget_units_per_second", "The write pacer's current rate (units a second)", registry=REGISTRY
+)
 # Messages per consumer batch.
 BATCH_SIZE = Histogram(
     "ddbridge_batch_size",

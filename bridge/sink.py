@@ -21,6 +21,7 @@ from bridge import metrics
 from bridge.config import Settings
 from bridge.dynamo import make_put_item, retry_cause
 from bridge.errors import TransientError
+from bridge.pacing import WritePacer
 from bridge.rules import WriteAction, WriteRules
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ class WriteResult:
 def item_size(item: dict[str, Any]) -> int:
     """DynamoDB's item size: attribute names plus values (a close upper estimate for nested values)."""
     return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def table_write_units(item: dict[str, Any]) -> int:
+    """The table's write units for putting ``item``, one per started KB (GSIs are charged apart): an
+    estimate before the write, settled against what DynamoDB reports after it."""
+    return max(1, -(-item_size(item) // 1024))
 
 
 def oversize_reason(action: WriteAction) -> str | None:
@@ -81,6 +88,7 @@ class DynamoSink:
         backoff_ms: int,
         max_backoff_s: float = 20.0,
         put_item: Callable[..., Any] | None = None,
+        pacer: WritePacer | None = None,
     ) -> None:
         self.client = client
         self.put_item = put_item or client.put_item
@@ -90,9 +98,12 @@ class DynamoSink:
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ddbridge-put")
         self.retry_attempts = retry_attempts
         self.wait = wait_random_exponential(multiplier=backoff_ms / 1000.0, max=max_backoff_s)
+        self.pacer = pacer
 
     @classmethod
-    def for_settings(cls, settings: Settings, rules: WriteRules, client: DynamoDBClient) -> DynamoSink:
+    def for_settings(
+        cls, settings: Settings, rules: WriteRules, client: DynamoDBClient, pacer: WritePacer | None = None
+    ) -> DynamoSink:
         """A sink with the configured concurrency, retries and PutItem caller (``dynamodb.lean_client``)."""
         m = settings.migration
         return cls(
@@ -102,6 +113,7 @@ class DynamoSink:
             retry_attempts=m.retry_attempts,
             backoff_ms=m.throttle_backoff_ms,
             put_item=make_put_item(settings.dynamodb, pool_size=m.write_concurrency + 4),
+            pacer=pacer,
         )
 
     def close(self) -> None:
@@ -119,7 +131,36 @@ class DynamoSink:
 
     def _on_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        metrics.RETRIES.labels(retry_cause(exc) if exc else "unknown").inc()
+        cause = retry_cause(exc) if exc else None
+        metrics.RETRIES.labels(cause or "unknown").inc()
+        if cause == "throttle" and self.pacer is not None:
+            self.pacer.throttled()
+
+    def _paced_put(self, request: dict[str, Any], units: int) -> None:
+        """One attempt, within the pacer's budget of table write units: the units it reserved are settled
+        against what DynamoDB reports (a failed condition is charged too; a call that failed otherwise,
+        nothing)."""
+        if self.pacer is None:
+            self.put_item(**request)
+            return
+        self.pacer.acquire(units)
+        try:
+            response = self.put_item(**request, ReturnConsumedCapacity="INDEXES")
+        except ClientError as exc:
+            failed_condition = exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+            self._settle(units, units if failed_condition else 0)
+            raise
+        except BaseException:
+            self._settle(units, 0)
+            raise
+        consumed = (response or {}).get("ConsumedCapacity", {})
+        self._settle(units, float(consumed.get("Table", consumed).get("CapacityUnits", units)))
+
+    def _settle(self, reserved: float, consumed: float) -> None:
+        assert self.pacer is not None
+        self.pacer.settle(reserved, consumed)
+        metrics.WRITE_UNITS.labels(self.source).inc(consumed)
+        metrics.WRITE_BUDGET.set(self.pacer.rate)
 
     def put(self, action: WriteAction, condition: dict[str, Any] | None = None) -> WriteResult:
         """One conditional PutItem with retries of transient failures; ``condition`` replaces the write
@@ -128,6 +169,7 @@ class DynamoSink:
         if too_big:
             return WriteResult(action, "dead", too_big)
         request = {"TableName": self.table, "Item": action.item, **(condition or self.rules.condition(action))}
+        units = table_write_units(action.item)
         started = time.perf_counter()
         try:
             for attempt in Retrying(
@@ -138,7 +180,7 @@ class DynamoSink:
                 reraise=True,
             ):
                 with attempt:
-                    self.put_item(**request)
+                    self._paced_put(request, units)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "")

@@ -3,6 +3,7 @@ table for checkpoints. ``table_spec`` is pure; ``ensure_table`` creates or verif
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -183,3 +184,24 @@ def enable_ttl(client: DynamoDBClient, table: str, attribute: str) -> bool:
             return False
         raise
     return True
+
+
+NEW_ON_DEMAND_WRITE_UNITS = 4000.0
+"""What a new on-demand table serves at once (AWS: "up to 4,000 write request units")."""
+
+
+def write_capacity(table: Mapping[str, Any]) -> tuple[float, str]:
+    """A table's write capacity in units a second (DescribeTable's ``Table``) and where it comes from:
+    provisioned units; for on-demand, its configured maximum, else its warm throughput, else what a
+    new on-demand table serves."""
+    billing = table.get("BillingModeSummary", {}).get("BillingMode")
+    provisioned = float(table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits") or 0)
+    if billing != "PAY_PER_REQUEST" and provisioned > 0:
+        return provisioned, "provisioned write capacity"
+    maximum = float(table.get("OnDemandThroughput", {}).get("MaxWriteRequestUnits") or 0)
+    if maximum > 0:
+        return maximum, "on-demand maximum (OnDemandThroughput.MaxWriteRequestUnits)"
+    warm = float(table.get("WarmThroughput", {}).get("WriteUnitsPerSecond") or 0)
+    if warm > 0:
+        return warm, "on-demand warm throughput"
+    return NEW_ON_DEMAND_WRITE_UNITS, "a new on-demand table's initial throughput"

@@ -23,6 +23,7 @@ from bridge import metrics
 from bridge.config import Settings, load_settings
 from bridge.dynamo import make_client
 from bridge.errors import ConfigError
+from bridge.pacing import WritePacer
 from ddbridge.app import app
 from ddbridge.output import duration, emit, progress_bar, run, say, setup_logging, state
 
@@ -39,26 +40,27 @@ def run_backfill(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
-        TextColumn("{task.fields[rate]} rows/s"),
+        TextColumn("{task.fields[rate]} rows/s{task.fields[pace]}"),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         TimeElapsedColumn(),
         json_output=json_output,
     )
     state: dict[str, Any] = {"done": 0, "started": time.monotonic(), "last_log": 0.0}
-    task = progress.add_task("copy", total=None, rate="-")
+    task = progress.add_task("copy", total=None, rate="-", pace="")
 
     def advance(rows: int) -> None:
         state["done"] += rows
         if "migration" in state:
             metrics.BACKFILL_PROCESSED.labels(state["migration"]).inc(rows)
         elapsed = max(time.monotonic() - state["started"], 1e-6)
-        progress.update(task, advance=rows, rate=f"{state['done'] / elapsed:,.0f}")
+        pace = pace_text(job.pacer, elapsed)
+        progress.update(task, advance=rows, rate=f"{state['done'] / elapsed:,.0f}", pace=pace)
         if progress.disable and time.monotonic() - state["last_log"] >= 10:
             state["last_log"] = time.monotonic()
             say(
                 f"[{datetime.now(UTC):%Y-%m-%d %H:%M:%S}] copied {state['done']:,} rows "
-                f"({state['done'] / elapsed:,.0f} rows/s)"
+                f"({state['done'] / elapsed:,.0f} rows/s{pace})"
             )
 
     job = Backfill(settings, options, on_progress=advance)
@@ -95,13 +97,16 @@ def run_backfill(
     metrics.BACKFILL_PLANNED.labels(plan.migration_id).set(total)
     metrics.BACKFILL_PROCESSED.labels(plan.migration_id).set(already)
     state["migration"] = plan.migration_id
+    if job.pacer is not None:
+        say(f"Write budget: {job.pacer.budget:,.0f} table write units a second (lowered while DynamoDB throttles)")
     job.install_signal_handlers()
+    state["started"] = time.monotonic()
     with progress:
         summary = job.run(plan, store, checkpoints, ErrorLog(errors_path, plan.migration_id, plan.source))
     say(
         f"Status: {summary.status} | read {summary.rows_read:,} | written {summary.rows_written:,} | "
         f"already current {summary.rows_stale:,} | errors {summary.rows_failed:,} | "
-        f"{duration(summary.seconds)} at {summary.rate:,.0f} rows/s"
+        f"{duration(summary.seconds)} at {summary.rate:,.0f} rows/s{pace_text(job.pacer, summary.seconds)}"
     )
     if summary.errors:
         say(f"Rows not copied (first {len(summary.errors)}; all in {summary.errors_file}):")
@@ -112,6 +117,17 @@ def run_backfill(
     if summary.status == "Stopped":
         say(f"Stopped: continue with `ddbridge resume --migration-id {plan.migration_id}`")
     return summary
+
+
+def pace_text(pacer: WritePacer | None, elapsed_s: float) -> str:
+    """`` | 812 WCU/s (budget 1,000 now 900) | 3 throttled`` for a paced copy, else nothing."""
+    if pacer is None:
+        return ""
+    p = pacer.state()
+    return (
+        f" | {p.units / max(elapsed_s, 1e-6):,.0f} WCU/s (budget {p.budget:,.0f}, now {p.rate:,.0f})"
+        f" | {p.throttles:,} throttled"
+    )
 
 
 def status_line(s: MigrationStatus) -> str:
@@ -166,15 +182,31 @@ def _backfill_options(**kwargs: Any) -> BackfillOptions:
     return BackfillOptions(**{k: v for k, v in kwargs.items() if v is not None})
 
 
-def _run_backfill(options: BackfillOptions, batch_size: int | None) -> None:
-    overrides = {"migration": {"batch_size": batch_size}} if batch_size else None
-    settings = run(lambda: load_settings(state.config_path, overrides))
+def _run_backfill(options: BackfillOptions, **migration: Any) -> None:
+    """Run the copy with ``migration`` settings given on the command line (None: from the config)."""
+    given = {k: v for k, v in migration.items() if v is not None}
+    settings = run(lambda: load_settings(state.config_path, {"migration": given} if given else None))
     summary = run(lambda: run_backfill(settings, options, json_output=state.json_output, say=say))
     emit(asdict(summary), lambda: None)
     if summary.status != "Completed":
         raise typer.Exit(1)
 
 
+MaxWcuOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-wcu",
+        help="Write budget in table write units a second (migration.max_write_units_per_s); lowered while "
+        "DynamoDB throttles, never exceeded.",
+    ),
+]
+UtilizationOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Budget as a share of the table's write capacity, e.g. 0.5 leaves half to the stream "
+        "(migration.target_utilization).",
+    ),
+]
 DateOpt = Annotated[
     datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only rows whose date_column is on/after this day.")
 ]
@@ -201,6 +233,8 @@ def backfill(
         bool, typer.Option("--no-stream", help="Skip the stream-first check (offline copy of a quiet source only).")
     ] = False,
     errors_file: Annotated[Path | None, typer.Option(help="Where bad rows are written (JSON lines).")] = None,
+    max_wcu: MaxWcuOpt = None,
+    target_utilization: UtilizationOpt = None,
 ) -> None:
     """Copy the table's history to DynamoDB through the same sink (snapshot writes), resumably.
 
@@ -221,7 +255,7 @@ def backfill(
         require_stream=not no_stream,
         errors_file=errors_file,
     )
-    _run_backfill(options, batch_size)
+    _run_backfill(options, batch_size=batch_size, max_write_units_per_s=max_wcu, target_utilization=target_utilization)
 
 
 @app.command("resume")
@@ -235,6 +269,8 @@ def resume(
     max_errors: Annotated[int | None, typer.Option(help="Stop as Failed after this many bad rows.")] = None,
     force: Annotated[bool, typer.Option(help="Resume although the configuration changed.")] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Skip the stream-first check.")] = False,
+    max_wcu: MaxWcuOpt = None,
+    target_utilization: UtilizationOpt = None,
 ) -> None:
     """Continue a stopped or killed backfill right after its last checkpointed key."""
     options = _backfill_options(
@@ -248,7 +284,7 @@ def resume(
         require_stream=not no_stream,
         resume_only=True,
     )
-    _run_backfill(options, batch_size)
+    _run_backfill(options, batch_size=batch_size, max_write_units_per_s=max_wcu, target_utilization=target_utilization)
 
 
 @app.command("status")

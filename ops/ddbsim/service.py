@@ -262,6 +262,7 @@ class Service:
             "BatchGetItem": self._batch_get,
             "Query": self._query_or_scan,
             "Scan": self._query_or_scan,
+            "DescribeTable": self._describe,
         }.get(operation)
         answer = handler(operation, request) if handler else Answer(*self.upstream(operation, request))
         if concerned and operation in WRITES and answer.status < 500 and self._lose_answer():
@@ -477,6 +478,26 @@ class Service:
             body.setdefault("UnprocessedItems", {}).setdefault(table, []).extend(writes)
         if request.get("ReturnConsumedCapacity", "NONE") != "NONE":
             body["ConsumedCapacity"] = [consumed(table, "Write", spent[table], {}, request) for table in admitted]
+        return Answer(status, body)
+
+    def _describe(self, operation: str, request: Request) -> Answer:
+        """DescribeTable, telling the capacity the layer enforces (as the service describes such a table)."""
+        status, body = self.upstream(operation, request)
+        table = body.get("Table")
+        p = self.profile
+        if status != 200 or not table or p.capacity == "unlimited" or not p.applies_to(table.get("TableName", "")):
+            return Answer(status, body)
+        if p.capacity == "provisioned":
+            throughput = {"ReadCapacityUnits": int(p.read_units_per_s), "WriteCapacityUnits": int(p.write_units_per_s)}
+            described: dict[str, Any] = {"BillingModeSummary": {"BillingMode": "PROVISIONED"}}
+            parts = {"ProvisionedThroughput": throughput}
+        else:
+            maximum = {"MaxReadRequestUnits": int(p.read_units_per_s), "MaxWriteRequestUnits": int(p.write_units_per_s)}
+            described = {"BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"}}
+            parts = {"OnDemandThroughput": maximum}
+        table.update(described, **parts)
+        for index in table.get("GlobalSecondaryIndexes", []):
+            index.update(parts)
         return Answer(status, body)
 
     # -- reads ----------------------------------------------------------------------------------------

@@ -74,3 +74,43 @@ def test_a_migration_through_throttling_latency_500s_and_lost_answers_ends_exact
         assert bridge.alive(), bridge.output()[-3000:]
     finally:
         bridge.stop()
+
+
+def test_a_paced_backfill_leaves_the_stream_its_share_and_a_budget_over_capacity_adapts(
+    isolated: Settings, stack: LocalStack, ddbsim: DdbsimAdmin, tmp_path: Path
+) -> None:
+    """Half of a 150-unit table for the copy (read from DescribeTable): never throttled, while the
+    application writes and the bridge streams. Then a budget of 2,000 on the same table: DynamoDB
+    throttles, the pacer backs off, the copy completes."""
+    settings = _through(isolated, stack.ddbsim_url)
+    direct = _through(isolated, f"http://127.0.0.1:{stack.ports.dynalite}")
+    load_payments(settings.source.dsn.get_secret_value(), rows=1200)
+    initialize(settings)
+    wait_until_streaming(settings)
+    target = settings.tables[0].target
+    profile = {"tables": [target], "latency_p50_ms": 3, "latency_p99_ms": 15, "capacity": "provisioned"}
+    ddbsim.configure(**profile, write_units_per_s=150)
+    bridge = BridgeProcess(settings, tmp_path).start()
+    stop = threading.Event()
+    writer = live_traffic(settings, stop, rate=10.0, seed=8)
+    writer.start()
+    cli = Cli(settings, tmp_path)
+    try:
+        half = cli.run("backfill", "--migration-id", "half", "--target-utilization", "0.5", timeout=600)
+        assert half.returncode == 0, half.stdout[-3000:] + half.stderr[-3000:]
+        assert "Write budget: 75 table write units a second" in half.stdout, half.stdout
+        assert ddbsim.stats()["tables"][target]["throttles"] == {}, "a paced copy below capacity was throttled"
+        ddbsim.reset(**profile, write_units_per_s=150)  # no burst saved while the first copy stayed below capacity
+        over = cli.run("backfill", "--migration-id", "over", "--max-wcu", "2000", timeout=600)
+        assert over.returncode == 0, over.stdout[-3000:] + over.stderr[-3000:]
+        throttled = sum(ddbsim.stats()["tables"][target]["throttles"].values())
+        assert throttled > 0, "a budget 13 times the capacity was never throttled: the test exercised nothing"
+        assert " throttled" in over.stdout, over.stdout
+    finally:
+        stop.set()
+        writer.join(30)
+    try:
+        assert_converged(direct, timeout_s=180)
+        assert bridge.alive(), bridge.output()[-3000:]
+    finally:
+        bridge.stop()

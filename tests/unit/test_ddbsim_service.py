@@ -272,3 +272,19 @@ def test_latency_follows_the_profiles_median_and_99th_percentile() -> None:
     samples = sorted(svc.latency_s() * 1000 for _ in range(40_000))
     assert statistics.median(samples) == pytest.approx(5, rel=0.05)
     assert samples[int(0.99 * len(samples))] == pytest.approx(25, rel=0.08)
+
+
+def test_describe_table_tells_the_capacity_the_layer_enforces() -> None:
+    svc, _, _ = service(capacity="provisioned", write_units_per_s=300, read_units_per_s=900)
+    table = svc.handle("DescribeTable", {"TableName": TABLE}).body["Table"]
+    assert table["BillingModeSummary"] == {"BillingMode": "PROVISIONED"}
+    assert table["ProvisionedThroughput"] == {"ReadCapacityUnits": 900, "WriteCapacityUnits": 300}
+    assert table["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"] == {
+        "ReadCapacityUnits": 900,
+        "WriteCapacityUnits": 300,
+    }
+    svc.configure({"capacity": "on-demand"})
+    table = svc.handle("DescribeTable", {"TableName": TABLE}).body["Table"]
+    assert table["OnDemandThroughput"] == {"MaxReadRequestUnits": 900, "MaxWriteRequestUnits": 300}
+    svc.configure({"capacity": "unlimited"})
+    assert "OnDemandThroughput" not in svc.handle("DescribeTable", {"TableName": TABLE}).body["Table"]
