@@ -476,6 +476,9 @@ class StreamSettings(_Strict):
     """address the /metrics endpoint listens on"""
     poll_timeout_s: float = Field(0.5, gt=0)
     """Kafka poll timeout"""
+    outage_tolerance_s: float = Field(900.0, ge=0)
+    """how long a write is retried through throttling, 5xx and network failures before the bridge stops
+    (nothing is committed meanwhile); 0: only migration.retry_attempts"""
     start_from: Literal["earliest", "latest"] = Field(
         "earliest", description="where a consumer group with no committed offset starts"
     )

@@ -8,6 +8,7 @@ out a TransientError is raised and the caller must not commit offsets.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from bridge import metrics
 from bridge.config import Settings
@@ -28,6 +36,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 MAX_ITEM_BYTES = 400 * 1024
+WARN_EVERY_S = 10.0
+log = logging.getLogger("ddbridge.sink")
 
 Outcome = Literal["applied", "stale", "dead"]
 
@@ -89,7 +99,10 @@ class DynamoSink:
         max_backoff_s: float = 20.0,
         put_item: Callable[..., Any] | None = None,
         pacer: WritePacer | None = None,
+        retry_for_s: float = 0.0,
     ) -> None:
+        """``retry_for_s``: keep retrying transient failures this long (the stream rides out an outage),
+        instead of stopping after ``retry_attempts``."""
         self.client = client
         self.put_item = put_item or client.put_item
         self.rules = rules
@@ -99,10 +112,18 @@ class DynamoSink:
         self.retry_attempts = retry_attempts
         self.wait = wait_random_exponential(multiplier=backoff_ms / 1000.0, max=max_backoff_s)
         self.pacer = pacer
+        self.retry_for_s = retry_for_s
+        self.stop = stop_after_delay(retry_for_s) if retry_for_s > 0 else stop_after_attempt(retry_attempts)
+        self.warned_at = float("-inf")
 
     @classmethod
     def for_settings(
-        cls, settings: Settings, rules: WriteRules, client: DynamoDBClient, pacer: WritePacer | None = None
+        cls,
+        settings: Settings,
+        rules: WriteRules,
+        client: DynamoDBClient,
+        pacer: WritePacer | None = None,
+        retry_for_s: float = 0.0,
     ) -> DynamoSink:
         """A sink with the configured concurrency, retries and PutItem caller (``dynamodb.lean_client``)."""
         m = settings.migration
@@ -114,6 +135,7 @@ class DynamoSink:
             backoff_ms=m.throttle_backoff_ms,
             put_item=make_put_item(settings.dynamodb, pool_size=m.write_concurrency + 4),
             pacer=pacer,
+            retry_for_s=retry_for_s,
         )
 
     def close(self) -> None:
@@ -129,12 +151,29 @@ class DynamoSink:
         """Apply each action under its own condition (distinct keys, concurrently); results in order."""
         return list(self.pool.map(lambda write: self.put(*write), writes))
 
+    def _tried(self) -> str:
+        return f"{self.retry_for_s:.0f} s of retries" if self.retry_for_s > 0 else f"{self.retry_attempts} attempts"
+
+    def _knob(self) -> str:
+        return "stream.outage_tolerance_s" if self.retry_for_s > 0 else "migration.retry_attempts"
+
     def _on_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         cause = retry_cause(exc) if exc else None
         metrics.RETRIES.labels(cause or "unknown").inc()
         if cause == "throttle" and self.pacer is not None:
             self.pacer.throttled()
+        now = time.monotonic()
+        if self.retry_for_s > 0 and now - self.warned_at >= WARN_EVERY_S and state.attempt_number >= 3:
+            self.warned_at = now
+            log.warning(
+                "DynamoDB %s: %s (%s) for %.0f s; retrying for up to %.0f s, nothing is committed meanwhile",
+                self.table,
+                cause or "failure",
+                exc,
+                state.seconds_since_start or 0.0,
+                self.retry_for_s,
+            )
 
     def _paced_put(self, request: dict[str, Any], units: int) -> None:
         """One attempt, within the pacer's budget of table write units: the units it reserved are settled
@@ -173,7 +212,7 @@ class DynamoSink:
         started = time.perf_counter()
         try:
             for attempt in Retrying(
-                stop=stop_after_attempt(self.retry_attempts),
+                stop=self.stop,
                 wait=self.wait,
                 retry=retry_if_exception(lambda e: retry_cause(e) is not None),
                 before_sleep=self._on_retry,
@@ -189,16 +228,16 @@ class DynamoSink:
                 return WriteResult(action, "stale")
             if retry_cause(exc) is not None:
                 raise TransientError(
-                    f"DynamoDB {self.table}: {code} after {self.retry_attempts} attempts ({error.get('Message', '')}); "
-                    "nothing was committed — the bridge stops and resumes from the last commit when restarted; "
-                    "raise migration.retry_attempts or capacity if this repeats"
+                    f"DynamoDB {self.table}: {code} after {self._tried()} ({error.get('Message', '')}); "
+                    "nothing was committed — the process stops and resumes from the last commit when restarted; "
+                    f"raise {self._knob()} or the table's capacity if this repeats"
                 ) from exc
             if code == "ValidationException":
                 return WriteResult(action, "dead", f"DynamoDB rejected item {action.key}: {error.get('Message', '')}")
             raise
         except (ConnectionError, HTTPClientError, BotoCoreError) as exc:
             raise TransientError(
-                f"DynamoDB {self.table} unreachable after {self.retry_attempts} attempts: {exc}; nothing was committed"
+                f"DynamoDB {self.table} unreachable after {self._tried()}: {exc}; nothing was committed"
             ) from exc
         finally:
             metrics.WRITE_SECONDS.observe(time.perf_counter() - started)

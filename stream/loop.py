@@ -28,13 +28,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, Producer, TopicPartition
 
 from bridge import metrics
 from bridge.avro import AvroEnvelopes
 from bridge.config import Settings
 from bridge.dlq import DeadLetter, DeadLetterProducer, DeadLetterQueue, Record
-from bridge.dynamo import make_client
+from bridge.dynamo import make_client, retry_cause
 from bridge.errors import DdbridgeError, KafkaAccessError, TerminalError
 from bridge.events import ChangeEvent, Envelope, json_envelope
 from bridge.floors import FloorStore
@@ -165,7 +166,10 @@ class Bridge:
         for mapping in mappings:
             rules = WriteRules(RowMapper(mapping), settings.bookkeeping, grace_s)
             routes[topic_for(settings, mapping.source)] = TableRoute(
-                mapping, rules, DynamoSink.for_settings(settings, rules, client), decode
+                mapping,
+                rules,
+                DynamoSink.for_settings(settings, rules, client, retry_for_s=settings.stream.outage_tolerance_s),
+                decode,
             )
         access = AccessErrors(settings.kafka)
         dlq_owned = {"enable.idempotence": True, "acks": "all"}
@@ -482,7 +486,14 @@ class Bridge:
         """Write the offsets committed since the last save to the bridge's own record."""
         if self.applied:
             applied, self.applied = self.applied, {}
-            self.positions.save(applied)
+            try:
+                self.positions.save(applied)
+            except (ClientError, BotoCoreError) as exc:
+                if isinstance(exc, ClientError) and retry_cause(exc) is None:
+                    raise
+                # The bridge's own record of its offsets (Kafka holds the commits): kept for the next save.
+                log.warning("could not record positions in the control table (%s); will retry", exc)
+                self.applied = {**applied, **self.applied}
 
     def update_lag(self) -> int:
         """Refresh the consumer-lag gauges; returns the total lag of the assigned partitions."""

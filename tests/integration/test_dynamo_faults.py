@@ -5,6 +5,7 @@ and it still ends exact, checked on dynalite directly (not through the layer und
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from bridge.config import Settings
@@ -21,6 +22,7 @@ from tests.integration.pipeline import (
     dynamo_items,
     live_traffic,
     source_items,
+    wait_until,
 )
 
 
@@ -112,5 +114,45 @@ def test_a_paced_backfill_leaves_the_stream_its_share_and_a_budget_over_capacity
     try:
         assert_converged(direct, timeout_s=180)
         assert bridge.alive(), bridge.output()[-3000:]
+    finally:
+        bridge.stop()
+
+
+def test_the_bridge_rides_out_a_30_s_dynamodb_outage_under_live_writes(
+    isolated: Settings, stack: LocalStack, ddbsim: DdbsimAdmin, tmp_path: Path
+) -> None:
+    """Every DynamoDB call answers 503 for 30 s (longer than the retry attempts last): the bridge keeps
+    retrying with nothing committed, stays up, and catches up exactly once DynamoDB is back."""
+    settings = _through(isolated, stack.ddbsim_url)
+    direct = _through(isolated, f"http://127.0.0.1:{stack.ports.dynalite}")
+    load_payments(settings.source.dsn.get_secret_value(), rows=500)
+    initialize(settings)
+    wait_until_streaming(settings)
+    target = settings.tables[0].target
+    bridge = BridgeProcess(settings, tmp_path).start()
+    stop = threading.Event()
+    writer = live_traffic(settings, stop, rate=40.0, seed=12)
+    writer.start()
+    try:
+        wait_until(
+            lambda: ddbsim.stats()["tables"].get(target, {}).get("requests", {}).get("PutItem", 0) > 0,
+            60,
+            "the first streamed write",
+        )
+        ddbsim.configure(tables=[target, settings.dynamodb.control_table], unavailable=True)
+        time.sleep(30)
+        assert bridge.alive(), bridge.output()[-3000:]
+        ddbsim.configure(unavailable=False)
+        time.sleep(3)
+    finally:
+        stop.set()
+        writer.join(30)
+    try:
+        assert ddbsim.stats()["unavailable"] > 0
+        done = Cli(settings, tmp_path).run("backfill", "--migration-id", "history")  # the rows from before the stream
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert assert_converged(direct, timeout_s=180) > 500
+        assert bridge.alive(), bridge.output()[-3000:]
+        assert "retrying for up to 900 s" in bridge.output(), bridge.output()[-3000:]
     finally:
         bridge.stop()

@@ -282,6 +282,7 @@ def fake_bridge(
     *,
     sink: RecordingSink | None = None,
     floors: MemoryFloors | None = None,
+    positions: MemoryPositions | None = None,
 ) -> Bridge:
     """A bridge over the payments example, talking only to fakes."""
     settings = example_settings()
@@ -291,7 +292,7 @@ def fake_bridge(
         consumer=consumer,
         producer=producer or NoProducer(),
         floor_store=floors or MemoryFloors(),
-        positions=MemoryPositions(),
+        positions=positions or MemoryPositions(),
         schema_history=MemorySchemas(),
         types=BUILTIN_TYPES,
     )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from confluent_kafka import KafkaError, TopicPartition
 
 from bridge.dlq import Record
@@ -17,8 +18,10 @@ from stream.errors import CommitOrderError, DataGapError, TruncateError
 from stream.loop import BatchResult, Bridge
 from tests.unit.stream_fakes import (
     TOPIC,
+    FakeConsumer,
     FakeMessage,
     MemoryFloors,
+    MemoryPositions,
     NoProducer,
     RecordingProducer,
     RecordingSink,
@@ -264,3 +267,35 @@ def test_a_failing_loop_is_not_ready() -> None:
         bridge.run()
     verdict = bridge.health.readiness()
     assert not verdict.ok and verdict.reason.startswith("failing: DataGapError: data gap:"), verdict
+
+
+class FlakyPositions(MemoryPositions):
+    """A control table that answers the first saves with the given error codes."""
+
+    def __init__(self, *codes: str) -> None:
+        super().__init__()
+        self.codes = list(codes)
+
+    def save(self, positions: dict[tuple[str, int], int]) -> None:
+        if self.codes:
+            code = self.codes.pop(0)
+            raise ClientError({"Error": {"Code": code, "Message": code}}, "PutItem")
+        super().save(positions)
+
+
+def test_positions_the_control_table_could_not_take_are_kept_for_the_next_save() -> None:
+    positions = FlakyPositions("ProvisionedThroughputExceededException")
+    bridge = fake_bridge(FakeConsumer(), positions=positions)
+    bridge.applied = {(TOPIC, 0): 44}
+    bridge.save_positions()  # throttled beyond botocore's retries: the bridge goes on
+    assert positions.saved == {}
+    bridge.applied[(TOPIC, 1)] = 7
+    bridge.save_positions()
+    assert positions.saved == {(TOPIC, 0): 44, (TOPIC, 1): 7}
+
+
+def test_a_malformed_positions_write_is_a_bug_that_stops_the_bridge() -> None:
+    bridge = fake_bridge(FakeConsumer(), positions=FlakyPositions("ValidationException"))
+    bridge.applied = {(TOPIC, 0): 44}
+    with pytest.raises(ClientError):
+        bridge.save_positions()

@@ -1,6 +1,6 @@
-"""The backfill's write budget: a steady rate within the budget, multiplicative decrease on throttling
-(once per cool-down), additive climb back; the sink reserves, settles and reports throttles; the
-budget is resolved from the table's capacity."""
+"""The sink's retries (a stream rides out an outage) and the backfill's write budget: a steady rate
+within the budget, multiplicative decrease on throttling (once per cool-down), additive climb back;
+the sink reserves, settles and reports throttles; the budget is resolved from the table's capacity."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from bridge.config import MigrationSettings
+from bridge.errors import TransientError
 from bridge.pacing import WritePacer
 from bridge.rules import WriteAction
 from bridge.sink import DynamoSink, table_write_units
@@ -146,9 +147,10 @@ class Caller:
         return {"ConsumedCapacity": {"CapacityUnits": units + 2, "Table": {"CapacityUnits": units}}}
 
 
-def _sink(caller: Caller, p: WritePacer | None) -> DynamoSink:
+def _sink(caller: Caller, p: WritePacer | None = None, **options: Any) -> DynamoSink:
     rules = make_rules(MAPPINGS["plain"])
-    return DynamoSink(None, rules, concurrency=1, retry_attempts=5, backoff_ms=1, put_item=caller, pacer=p)  # type: ignore[arg-type]
+    settings: dict[str, Any] = {"concurrency": 1, "retry_attempts": 5, "backoff_ms": 1, "max_backoff_s": 0.001}
+    return DynamoSink(None, rules, put_item=caller, pacer=p, **{**settings, **options})  # type: ignore[arg-type]
 
 
 def _action() -> WriteAction:
@@ -224,3 +226,12 @@ def test_one_budget_at_a_time() -> None:
         MigrationSettings(max_write_units_per_s=100, target_utilization=0.5)
     with pytest.raises(ValidationError):
         MigrationSettings(target_utilization=1.5)
+
+
+def test_a_sink_with_an_outage_tolerance_retries_past_its_attempts_and_one_without_stops() -> None:
+    throttles = ["ProvisionedThroughputExceededException"] * 12
+    tolerant = _sink(Caller(list(throttles), 1.0), retry_attempts=3, retry_for_s=30.0)
+    assert tolerant.put(_action()).outcome == "applied"
+    strict = _sink(Caller(list(throttles), 1.0), retry_attempts=3)
+    with pytest.raises(TransientError, match=r"after 3 attempts.*raise migration\.retry_attempts"):
+        strict.put(_action())
