@@ -8,7 +8,7 @@ export DDBRIDGE_CONFIG ?= $(CURDIR)/examples/payments/ddbridge.toml
 ROWS ?= 150000
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit integration lint docs stack-up stack-down stack-status bench mutants clean
+.PHONY: install demo test unit integration lint docs stack-up stack-down stack-status bench faults mutants clean
 
 install: $(VENV)/.installed
 
@@ -60,6 +60,12 @@ demo: install
 mutants: install
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results
+
+# The fault suite (not a test: minutes per scenario): a migration under live traffic through DynamoDB
+# outages, throttling, latency, lost answers, connection resets, Kafka/Connect/PostgreSQL restarts and
+# kill -9; writes bench/results/faults.md. `make faults FAULTS=dynamodb-outage,kafka-outage` for some.
+faults: stack-up
+	$(BIN)/python -m bench.faults --rows $(or $(FAULT_ROWS),5000) $(if $(FAULTS),--only $(FAULTS))
 
 # Benchmarks (not tests): ratios against baselines measured in the same run, under bench/results/.
 bench: stack-up

@@ -131,6 +131,18 @@ class StackPorts(_Strict):
     """moto server"""
     ddbsim: int = 58002
     """DynamoDB as the service behaves (latency, capacity, throttling, faults), in front of dynalite"""
+    toxiproxy: int = 58474
+    """Toxiproxy's API (TCP faults: latency, bandwidth, resets, outages)"""
+    toxiproxy_postgres: int = 58432
+    """PostgreSQL through Toxiproxy"""
+    toxiproxy_kafka: int = 59096
+    """Kafka through Toxiproxy (the broker advertises this port on its proxied listener)"""
+    kafka_proxied: int = 59097
+    """Kafka's listener behind Toxiproxy"""
+    toxiproxy_connect: int = 58183
+    """Kafka Connect's REST API through Toxiproxy"""
+    toxiproxy_dynamodb: int = 58102
+    """ddbsim (DynamoDB) through Toxiproxy"""
 
 
 class StackSettings(_Strict):

@@ -1,5 +1,6 @@
 """Install what the local stack needs and is missing: PostgreSQL (Debian), Kafka + Debezium jars
-(Maven Central, pinned in ops/jvm/pom.xml) and dynalite (npm, pinned in ops/dynalite/).
+(Maven Central, pinned in ops/jvm/pom.xml), dynalite (npm, pinned in ops/dynalite/) and Toxiproxy
+(the Go module proxy, pinned below).
 
 Every download runs with a time limit and a registry that cannot serve an artifact becomes a
 StackError that says what failed and what to try, never a hang.
@@ -231,3 +232,34 @@ def ensure_dynalite(target: Path, timeout_s: float) -> Path:
     patch_dynalite(cli.parent)
     marker.write_text(stamp)
     return cli
+
+
+TOXIPROXY = ("github.com/Shopify/toxiproxy/v2/cmd/server", "v2.5.0")
+"""The TCP fault proxy, built from the Go module proxy at a pinned version (its binary is ``server``)."""
+MIN_GO = (1, 18)
+
+
+def ensure_toxiproxy(target: Path, timeout_s: float) -> Path:
+    """Toxiproxy's server built with ``go install`` at the pinned version; returns the binary."""
+    package, version = TOXIPROXY
+    binary = target / "bin" / "server"
+    marker = target / ".installed"
+    if binary.exists() and marker.exists() and marker.read_text() == f"{package}@{version}":
+        return binary
+    go = require_tool("go", f"install Go {MIN_GO[0]}.{MIN_GO[1]}+ (Debian: golang)")
+    found = re.search(r"go(\d+)\.(\d+)", _run([go, "version"], "go version", 30))
+    if not found or (int(found.group(1)), int(found.group(2))) < MIN_GO:
+        raise StackError(f"Toxiproxy {version} needs Go >= {MIN_GO[0]}.{MIN_GO[1]}")
+    target.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "GOBIN": str(target / "bin"),
+        "GOPATH": str(target / "gopath"),
+        "GOFLAGS": "-modcacherw",  # the module cache stays deletable
+        "GOTOOLCHAIN": "local",
+    }
+    _run([go, "install", f"{package}@{version}"], f"building Toxiproxy {version} (go install)", timeout_s, env=env)
+    if not binary.exists():
+        raise StackError(f"go install finished but {binary} is missing")
+    marker.write_text(f"{package}@{version}")
+    return binary

@@ -8,6 +8,7 @@ Everything listens on 127.0.0.1 and keeps data, logs and pidfiles under ``stack.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pwd
 import signal
@@ -205,6 +206,18 @@ class LocalStack:
                 15.0,
                 "DynamoDB as the service behaves, in front of dynalite (ops/ddbsim)",
                 after=["dynalite"],
+            ),
+            Component(
+                "toxiproxy",
+                p.toxiproxy,
+                self.logs / "toxiproxy.log",
+                self.pids / "toxiproxy.pid",
+                str(self.root / "toxiproxy" / "bin" / "server"),
+                self._start_toxiproxy,
+                self._health_toxiproxy,
+                signal.SIGTERM,
+                15.0,
+                "Toxiproxy (TCP faults) in front of PostgreSQL, Kafka, Connect and ddbsim",
             ),
         ]
 
@@ -406,13 +419,14 @@ class LocalStack:
             "process.roles=broker,controller\nnode.id=1\n"
             f"controller.quorum.voters=1@127.0.0.1:{p.kafka_controller}\n"
             f"listeners=PLAINTEXT://127.0.0.1:{p.kafka},CONTROLLER://127.0.0.1:{p.kafka_controller},"
-            f"SASL_SSL://127.0.0.1:{p.kafka_sasl_ssl},SSL://127.0.0.1:{p.kafka_ssl}\n"
+            f"SASL_SSL://127.0.0.1:{p.kafka_sasl_ssl},SSL://127.0.0.1:{p.kafka_ssl},"
+            f"PROXIED://127.0.0.1:{p.kafka_proxied}\n"
+            # PROXIED: plaintext behind Toxiproxy, advertised at the proxy so every connection goes through it
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{p.kafka},SASL_SSL://127.0.0.1:{p.kafka_sasl_ssl},"
-            f"SSL://127.0.0.1:{p.kafka_ssl}\n"
+            f"SSL://127.0.0.1:{p.kafka_ssl},PROXIED://127.0.0.1:{p.toxiproxy_kafka}\n"
             "controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n"
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL\n"
-            + self._kafka_security()
-            + f"log.dirs={kdir / 'data'}\n"
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,"
+            "PROXIED:PLAINTEXT\n" + self._kafka_security() + f"log.dirs={kdir / 'data'}\n"
             "num.partitions=4\nauto.create.topics.enable=true\n"
             "offsets.topic.replication.factor=1\noffsets.topic.num.partitions=10\n"
             "transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n"
@@ -635,6 +649,53 @@ class LocalStack:
         comp = self.components["ddbsim"]
         argv = [sys.executable, "-m", "ops.ddbsim.server", "--port", str(self.ports.ddbsim)]
         procs.spawn([*argv, "--upstream", f"http://127.0.0.1:{self.ports.dynalite}"], comp.pidfile, comp.log)
+
+    # TCP fault proxy ---------------------------------------------------------------------------
+
+    @property
+    def toxiproxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.toxiproxy}"
+
+    def proxies(self) -> dict[str, tuple[int, int]]:
+        """Toxiproxy's proxies: name -> (port it listens on, port of the component behind it)."""
+        p = self.ports
+        return {
+            "postgres": (p.toxiproxy_postgres, p.postgres),
+            "kafka": (p.toxiproxy_kafka, p.kafka_proxied),
+            "connect": (p.toxiproxy_connect, p.connect),
+            "dynamodb": (p.toxiproxy_dynamodb, p.ddbsim),
+        }
+
+    def _start_toxiproxy(self) -> None:
+        binary = install.ensure_toxiproxy(self.root / "toxiproxy", self.settings.install_timeout_s)
+        config = self.root / "toxiproxy" / "proxies.json"
+        config.write_text(
+            json.dumps(
+                [
+                    {
+                        "name": name,
+                        "listen": f"127.0.0.1:{listen}",
+                        "upstream": f"127.0.0.1:{upstream}",
+                        "enabled": True,
+                    }
+                    for name, (listen, upstream) in self.proxies().items()
+                ],
+                indent=2,
+            )
+        )
+        comp = self.components["toxiproxy"]
+        argv = [str(binary), "-host", "127.0.0.1", "-port", str(self.ports.toxiproxy), "-config", str(config)]
+        procs.spawn(argv, comp.pidfile, comp.log)
+
+    def _health_toxiproxy(self) -> str | None:
+        try:
+            resp = requests.get(f"{self.toxiproxy_url}/proxies", timeout=3)
+        except requests.RequestException as exc:
+            return f"API not answering: {type(exc).__name__}"
+        if resp.status_code != 200:
+            return f"API answered {resp.status_code}"
+        missing = sorted(set(self.proxies()) - set(resp.json()))
+        return f"proxies {missing} are missing" if missing else None
 
     def _dynamo_health(self, port: int) -> Callable[[], str | None]:
         def check() -> str | None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from bridge import metrics
 from bridge.avro import AvroEnvelopes
@@ -534,7 +534,10 @@ class Bridge:
             self.inflight = None
             with contextlib.suppress(RuntimeError):
                 self.consumer.close()
-            self.producer.flush(10)
+            try:  # every batch's dead letters were flushed before its commit: nothing here is owed
+                self.producer.flush(10)
+            except KafkaException as exc:  # e.g. a producer fatally refused (idempotence not allowed)
+                log.error("the dead-letter producer failed while closing: %s", exc)
             self.worker.shutdown(wait=True)
             for route in self.routes.values():
                 route.sink.close()

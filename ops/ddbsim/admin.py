@@ -16,11 +16,7 @@ class DdbsimAdmin:
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Apply a partial profile (see ``ops.ddbsim.service.Profile``); returns the whole profile."""
-        resp = requests.post(f"{self.url}/profile", json=changes, timeout=self.timeout_s)
-        if resp.status_code != 200:
-            raise ValueError(f"ddbsim refused the profile {changes}: {resp.json().get('message')}")
-        answer: dict[str, Any] = resp.json()
-        return answer
+        return self._post("profile", changes)
 
     def stats(self) -> dict[str, Any]:
         """Units consumed, throttles by reason, injected faults (``tables`` keyed by table name)."""
@@ -31,7 +27,10 @@ class DdbsimAdmin:
 
     def reset(self, **profile: Any) -> dict[str, Any]:
         """The default (pass-through) profile plus ``profile``, with fresh statistics and buckets."""
-        resp = requests.post(f"{self.url}/reset", json=profile, timeout=self.timeout_s)
+        return self._post("reset", profile)
+
+    def _post(self, path: str, profile: dict[str, Any]) -> dict[str, Any]:
+        resp = requests.post(f"{self.url}/{path}", json=profile, timeout=self.timeout_s)
         if resp.status_code != 200:
             raise ValueError(f"ddbsim refused the profile {profile}: {resp.json().get('message')}")
         answer: dict[str, Any] = resp.json()

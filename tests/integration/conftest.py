@@ -14,6 +14,7 @@ from bridge.errors import DdbridgeError
 from ops import teardown
 from ops.ddbsim.admin import DdbsimAdmin
 from ops.stack import LocalStack
+from ops.toxiproxy import Toxiproxy
 from tests.conftest import PAYMENTS_CONFIG
 
 
@@ -77,3 +78,12 @@ def ddbsim(stack: LocalStack) -> Iterator[DdbsimAdmin]:
     admin.reset()
     yield admin
     admin.reset()
+
+
+@pytest.fixture
+def toxiproxy(stack: LocalStack) -> Iterator[Toxiproxy]:
+    """The stack's Toxiproxy, every proxy enabled and free of toxics before and after the test."""
+    proxy = Toxiproxy(stack.toxiproxy_url)
+    proxy.reset()
+    yield proxy
+    proxy.reset()
