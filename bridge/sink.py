@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 MAX_ITEM_BYTES = 400 * 1024
 WARN_EVERY_S = 10.0
+STOP_GRACE_S = 20.0
 log = logging.getLogger("ddbridge.sink")
 
 Outcome = Literal["applied", "stale", "dead"]
@@ -113,8 +114,9 @@ class DynamoSink:
         self.wait = wait_random_exponential(multiplier=backoff_ms / 1000.0, max=max_backoff_s)
         self.pacer = pacer
         self.retry_for_s = retry_for_s
-        self.stop = stop_after_delay(retry_for_s) if retry_for_s > 0 else stop_after_attempt(retry_attempts)
+        self.give_up = stop_after_delay(retry_for_s) if retry_for_s > 0 else stop_after_attempt(retry_attempts)
         self.warned_at = float("-inf")
+        self.stopping_at: float | None = None
 
     @classmethod
     def for_settings(
@@ -140,6 +142,16 @@ class DynamoSink:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+    def stopping(self) -> None:
+        """The process is stopping: writes still failing give up after ``STOP_GRACE_S`` more (a drain
+        during an outage ends in time for an orchestrator's grace period; nothing is committed)."""
+        self.stopping_at = time.monotonic()
+
+    def _give_up(self, state: RetryCallState) -> bool:
+        if self.give_up(state):
+            return True
+        return self.stopping_at is not None and time.monotonic() - self.stopping_at >= STOP_GRACE_S
 
     def write(self, actions: Sequence[WriteAction]) -> list[WriteResult]:
         """Apply every action (distinct keys, concurrently); results in the same order."""
@@ -212,7 +224,7 @@ class DynamoSink:
         started = time.perf_counter()
         try:
             for attempt in Retrying(
-                stop=self.stop,
+                stop=self._give_up,
                 wait=self.wait,
                 retry=retry_if_exception(lambda e: retry_cause(e) is not None),
                 before_sleep=self._on_retry,

@@ -516,6 +516,8 @@ class Bridge:
         """Ask the loop to finish the current batch, commit and leave the group."""
         self.health.failing("stopping: finishing the last batch")
         self.stopping.set()
+        for route in self.routes.values():
+            route.sink.stopping()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT drain the in-flight batch, commit and exit cleanly."""

@@ -261,6 +261,9 @@ class RecordingSink:
         self.written.extend(actions)
         return [WriteResult(a, "applied") for a in actions]
 
+    def stopping(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

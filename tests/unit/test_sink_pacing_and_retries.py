@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from bridge import sink as sink_module
 from bridge.config import MigrationSettings
 from bridge.errors import TransientError
 from bridge.pacing import WritePacer
@@ -235,3 +236,13 @@ def test_a_sink_with_an_outage_tolerance_retries_past_its_attempts_and_one_witho
     strict = _sink(Caller(list(throttles), 1.0), retry_attempts=3)
     with pytest.raises(TransientError, match=r"after 3 attempts.*raise migration\.retry_attempts"):
         strict.put(_action())
+
+
+def test_a_stopping_sink_gives_up_after_its_grace_instead_of_the_whole_outage_tolerance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sink_module, "STOP_GRACE_S", 0.05)
+    sink = _sink(Caller(["ProvisionedThroughputExceededException"] * 100_000, 1.0), retry_for_s=900.0)
+    sink.stopping()
+    with pytest.raises(TransientError, match=r"after 900 s of retries.*raise stream\.outage_tolerance_s"):
+        sink.put(_action())
