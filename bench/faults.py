@@ -236,7 +236,13 @@ def _nothing(_: Migration, __: LocalStack) -> None:
 
 
 def scenarios(stack: LocalStack) -> list[Scenario]:
-    healthy = {"unavailable": False, "error_rate": 0.0, "lost_response_rate": 0.0, "latency_p50_ms": 0.0}
+    healthy = {
+        "unavailable": False,
+        "error_rate": 0.0,
+        "lost_response_rate": 0.0,
+        "latency_p50_ms": 0.0,
+        "latency_p99_ms": 0.0,
+    }
     return [
         Scenario("dynamodb-outage", "every DynamoDB call answers 503", 30, _ddbsim(stack, unavailable=True),
                  _ddbsim(stack, **healthy)),
@@ -336,9 +342,14 @@ def run_scenario(stack: LocalStack, scenario: Scenario, *, rows: int, rate: floa
     return row
 
 
-def write_results(rows: list[Row], args: argparse.Namespace) -> Path:
+def write_results(fresh: list[Row], order: list[str], args: argparse.Namespace) -> Path:
+    """faults.json and faults.md: this run's rows replace the earlier rows of the same scenarios."""
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "faults.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    stored = RESULTS / "faults.json"
+    earlier = [Row(**r) for r in json.loads(stored.read_text())] if stored.exists() else []
+    by_name = {r.scenario: r for r in [*earlier, *fresh]}
+    rows = [by_name[name] for name in order if name in by_name]
+    stored.write_text(json.dumps([asdict(r) for r in rows], indent=2))
     lines = [
         "# Fault suite",
         "",
@@ -380,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         row = run_scenario(stack, scenario, rows=args.rows, rate=args.rate, warmup_s=args.warmup)
         print(json.dumps(asdict(row)), flush=True)
         rows.append(row)
-    print(f"wrote {write_results(rows, args)}")
+    print(f"wrote {write_results(rows, [s.name for s in scenarios(stack)], args)}")
     exact = all(r.lost == r.stale == r.resurrected == 0 and r.pg_rows == r.dynamo_live for r in rows)
     return 0 if exact else 1
 

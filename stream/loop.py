@@ -36,7 +36,7 @@ from bridge.avro import AvroEnvelopes
 from bridge.config import Settings
 from bridge.dlq import DeadLetter, DeadLetterProducer, DeadLetterQueue, Record
 from bridge.dynamo import make_client, retry_cause
-from bridge.errors import DdbridgeError, KafkaAccessError, TerminalError
+from bridge.errors import DdbridgeError, KafkaAccessError, TerminalError, TransientError
 from bridge.events import ChangeEvent, Envelope, json_envelope
 from bridge.floors import FloorStore
 from bridge.health import Health
@@ -48,13 +48,33 @@ from bridge.postgres import connect
 from bridge.registry import RegistrySchemas
 from bridge.rules import WriteRules
 from bridge.schemas import Columns, SchemaHistory, compare
-from bridge.sink import DynamoSink
+from bridge.sink import STOP_GRACE_S, DynamoSink
 from bridge.topics import topic_for
 from stream.batch import TableRoute, plan_batch
 from stream.errors import CommitOrderError, DataGapError, TruncateError
 from stream.ports import EventConsumer, Floors, Positions, Schemas
 
 log = logging.getLogger("ddbridge.stream")
+# Commit errors while the coordinator is unreachable (retried), and when the group took the partitions
+# away meanwhile (the batch is written; whoever owns them now replays it from the last commit).
+COMMIT_RETRIABLE = {
+    KafkaError._WAIT_COORD,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._TIMED_OUT,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NETWORK_EXCEPTION,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
+COMMIT_LOST = {
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.FENCED_INSTANCE_ID,
+    KafkaError._ASSIGNMENT_LOST,
+}
 
 
 @dataclass
@@ -371,8 +391,7 @@ class Bridge:
         self.dlq.admit(result.dead, result.events)
         self.dlq.send(result.dead)
         self.totals.dead += len(result.dead)
-        if offsets:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+        if offsets and self._commit(offsets):
             self.applied.update(offsets)
             self.commit_floor.update(offsets)
         now = time.time()
@@ -381,6 +400,46 @@ class Bridge:
         metrics.BATCH_SIZE.observe(len(result.messages))
         self.totals.consumed += len(result.messages)
         self.totals.batches += 1
+
+    def _commit(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        """Commit a written batch's offsets. While the group coordinator cannot be reached (a broker
+        outage) the commit is retried, polling meanwhile so the consumer stays in its group, for up to
+        ``stream.outage_tolerance_s`` (20 s once stopping). False when the group gave the partitions to
+        someone else meanwhile: the batch is written, and its replay from the last commit is harmless."""
+        parts = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        started = time.monotonic()
+        delay, warned = 0.5, float("-inf")
+        while True:
+            try:
+                self.consumer.commit(offsets=parts, asynchronous=False)
+                return True
+            except KafkaException as exc:
+                error = exc.args[0]
+                code = error.code() if isinstance(error, KafkaError) else None
+                if code in COMMIT_LOST:
+                    log.warning("the group moved the partitions during the commit (%s): the batch is written "
+                                "and will be replayed harmlessly from the last commit", error.str())  # fmt: skip
+                    return False
+                waited = time.monotonic() - started
+                tolerance = STOP_GRACE_S if self.stopping.is_set() else self.settings.stream.outage_tolerance_s
+                if code not in COMMIT_RETRIABLE or waited >= tolerance:
+                    raise TransientError(
+                        f"Kafka: could not commit offsets for {waited:.0f} s ({error}); the batch is written and is "
+                        "replayed harmlessly from the last commit when the bridge restarts; check the brokers"
+                    ) from exc
+                if time.monotonic() - warned >= 10:
+                    warned = time.monotonic()
+                    log.warning("Kafka: commit failed (%s) for %.0f s; retrying, nothing is lost", error.str(), waited)
+                self._poll_for(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _poll_for(self, seconds: float) -> None:
+        """Serve the consumer (heartbeats, rebalance callbacks) for ``seconds``, keeping what it hands out."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            msg = self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            if msg is not None:
+                self.carry.append(msg)
 
     def _finish_inflight(self) -> None:
         if self.inflight is None:

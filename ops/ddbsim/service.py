@@ -58,7 +58,7 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    latency_p50_ms: float = Field(0.0, ge=0, description="median round trip added to every call")
+    latency_p50_ms: float = Field(0.0, ge=0, description="median round trip added to every call; 0: none")
     latency_p99_ms: float = Field(0.0, ge=0, description="99th percentile (log-normal between the two)")
     capacity: Literal["unlimited", "provisioned", "on-demand"] = "unlimited"
     write_units_per_s: float = Field(4000.0, gt=0, description="the table's write capacity (and each GSI's)")
@@ -232,7 +232,7 @@ class Service:
         """One round trip drawn from the profile's log-normal distribution."""
         p50, p99 = self.profile.latency_p50_ms, self.profile.latency_p99_ms
         if p50 <= 0:
-            return p99 / 1000.0 * self.rng.random()  # only a ceiling: uniform below it
+            return 0.0  # no added latency (whatever the p99 says)
         sigma = math.log(p99 / p50) / LATENCY_P99_Z
         with self.lock:
             return self.rng.lognormvariate(math.log(p50), sigma) / 1000.0

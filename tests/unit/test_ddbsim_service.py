@@ -288,3 +288,8 @@ def test_describe_table_tells_the_capacity_the_layer_enforces() -> None:
     assert table["OnDemandThroughput"] == {"MaxReadRequestUnits": 900, "MaxWriteRequestUnits": 300}
     svc.configure({"capacity": "unlimited"})
     assert "OnDemandThroughput" not in svc.handle("DescribeTable", {"TableName": TABLE}).body["Table"]
+
+
+def test_no_median_latency_means_no_added_latency() -> None:
+    svc, _, _ = service(latency_p50_ms=0, latency_p99_ms=400)
+    assert {svc.latency_s() for _ in range(100)} == {0.0}

@@ -7,13 +7,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from botocore.exceptions import ClientError
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bridge.dlq import Record
+from bridge.errors import TransientError
 from stream.errors import CommitOrderError, DataGapError, TruncateError
 from stream.loop import BatchResult, Bridge
 from tests.unit.stream_fakes import (
@@ -299,3 +300,41 @@ def test_a_malformed_positions_write_is_a_bug_that_stops_the_bridge() -> None:
     bridge.applied = {(TOPIC, 0): 44}
     with pytest.raises(ClientError):
         bridge.save_positions()
+
+
+class FlakyCommits(BatchConsumer):
+    """A batch whose first commits fail with the given Kafka error codes."""
+
+    def __init__(self, codes: list[int], *records: FakeMessage) -> None:
+        super().__init__(*records)
+        self.codes = codes
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: Literal[False]) -> list[TopicPartition]:
+        if self.codes:
+            raise KafkaException(KafkaError(self.codes.pop(0)))
+        return super().commit(offsets=offsets, asynchronous=asynchronous)
+
+
+def test_a_commit_refused_while_the_coordinator_is_unreachable_is_retried_until_it_lands() -> None:
+    consumer = FlakyCommits(
+        [KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE],
+        FakeMessage(41, value=change("c", 100, after=payment(7))),
+    )
+    assert _run_until(_bridge(consumer), consumer, commits=1) is None
+    assert consumer.commits == [[(TOPIC, 0, 42)]] and consumer.codes == []
+
+
+def test_a_commit_after_the_group_moved_the_partitions_is_dropped_without_stopping_the_bridge() -> None:
+    consumer = FlakyCommits([KafkaError.ILLEGAL_GENERATION], FakeMessage(41, value=change("c", 100, after=payment(7))))
+    bridge = _bridge(consumer)
+    assert _run_until(bridge, consumer, commits=1) is None  # ran until the deadline, never failed
+    assert consumer.commits == [] and bridge.applied == {}
+
+
+def test_a_commit_refused_for_another_reason_stops_the_bridge_with_a_one_line_error() -> None:
+    consumer = FlakyCommits(
+        [KafkaError.GROUP_AUTHORIZATION_FAILED], FakeMessage(41, value=change("c", 100, after=payment(7)))
+    )
+    failure = _run_until(_bridge(consumer), consumer, commits=1)
+    assert isinstance(failure, TransientError) and "could not commit offsets" in str(failure)
+    assert consumer.commits == []
