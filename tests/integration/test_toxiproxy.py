@@ -81,8 +81,8 @@ def test_the_bridge_through_latency_resets_and_outages_of_kafka_and_dynamodb_end
             time.sleep(5)
         with toxiproxy.outage("dynamodb"):
             time.sleep(10)
-        with toxiproxy.outage("kafka"):
-            time.sleep(8)
+        with toxiproxy.outage("kafka"):  # longer than the session timeout: the group is rebuilt afterwards
+            time.sleep(20)
         assert bridge.alive(), bridge.output()[-3000:]
         time.sleep(3)
     finally:
