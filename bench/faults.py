@@ -93,6 +93,7 @@ class Migration:
         self.backfill: subprocess.Popen[bytes] | None = None
         self.stop_writing = threading.Event()
         self.writer: threading.Thread | None = None
+        self.writer_restarts = 0
 
     def cli(self, *args: str, log: str) -> subprocess.Popen[bytes]:
         out = (self.workdir / log).open("ab")
@@ -103,14 +104,20 @@ class Migration:
         initialize(self.settings)
         wait_until_streaming(self.settings)
         self.bridge = self.cli("stream", log="bridge.log")
-        self.writer = threading.Thread(
-            target=traffic.run,
-            args=(self.settings.source.dsn.get_secret_value(), self.stop_writing),
-            kwargs={"rate": rate, "seed": 7},
-            daemon=True,
-        )
+        self.writer = threading.Thread(target=self._write, args=(rate,), daemon=True)
         self.writer.start()
         self.backfill = self.cli("backfill", "--migration-id", "faults", log="backfill.log")
+
+    def _write(self, rate: float) -> None:
+        """The application: reconnects when PostgreSQL restarts, as an application's pool does."""
+        seed = 7
+        while not self.stop_writing.is_set():
+            try:
+                traffic.run(self.settings.source.dsn.get_secret_value(), self.stop_writing, rate=rate, seed=seed)
+            except psycopg.Error:
+                self.writer_restarts += 1
+                seed += 1
+                self.stop_writing.wait(1.0)
 
     def kill9(self, which: str) -> None:
         proc = self.bridge if which == "bridge" else self.backfill
@@ -182,6 +189,10 @@ class LagProbe:
             with contextlib.suppress(Exception):  # a broker restart: no sample this time
                 self.samples.append((time.monotonic(), self._lag()))
             self.stopped.wait(0.5)
+
+    def lag_now_from_kafka(self) -> int:
+        """A fresh reading (it also refreshes ``ends``, the events Debezium published)."""
+        return self._lag()
 
     def lag_now(self) -> int:
         return self.samples[-1][1] if self.samples else 0
@@ -318,9 +329,10 @@ def run_scenario(stack: LocalStack, scenario: Scenario, *, rows: int, rate: floa
             recovered = [t for t, lag in probe.samples if t >= healed and lag <= threshold]
             row.recovery_s = round(recovered[0] - healed, 1) if recovered else None
             row.max_lag = max((lag for _, lag in probe.samples), default=0)
-            row.events = probe.ends
             if m.bridge is None or m.bridge.poll() is not None:
                 row.notes.append("the bridge exited")
+            if m.writer_restarts:
+                row.notes.append(f"the application reconnected {m.writer_restarts}x")
             report = subprocess.run(
                 [sys.executable, "-m", "ddbridge", "--config", str(m.config), "--json", "reconcile"],
                 capture_output=True, text=True, cwd=workdir, timeout=600, check=False,
@@ -334,6 +346,11 @@ def run_scenario(stack: LocalStack, scenario: Scenario, *, rows: int, rate: floa
             )
             row.verdict = data.get("verdict", f"reconcile failed: {report.stderr.strip()[-200:]}")
             row.pg_rows, row.dynamo_live = _count(m)
+            probe.stopped.set()
+            probe.thread.join(10)
+            with contextlib.suppress(Exception):
+                probe.lag_now_from_kafka()
+            row.events = probe.ends  # after the judgement: a restarted connector may publish late
         finally:
             probe.close()
             m.close()
