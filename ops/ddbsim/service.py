@@ -365,16 +365,29 @@ class Service:
                 hits.append((index.name, limit))
         return hits
 
-    def _charge_write(self, meta: TableMeta, key: Item, units: float, index_units: Mapping[str, float]) -> None:
-        """Record and take a write's units (the caller holds the lock)."""
+    def _charge_write(
+        self,
+        meta: TableMeta,
+        key: Item,
+        units: float,
+        index_units: Mapping[str, float],
+        entries: tuple[Item | None, Item | None] = (None, None),
+    ) -> None:
+        """Record and take a write's units (the caller holds the lock); each index's units from the
+        partition of the item's index key (``entries``: the item before and after)."""
         self.stats.table(meta.name).write_units += units + sum(index_units.values())
         if self.profile.capacity == "unlimited":
             return
         limits, now = self._limits(meta), self.clock()
         t = limits.writes[None]
         t.consume(partition_of(key[meta.keys[0]], t.partitions), units, now)
-        for name, spent in index_units.items():
-            limits.writes[name].consume(None, spent, now)
+        old, new = entries
+        for index in meta.indexes:
+            spent = index_units.get(index.name, 0.0)
+            entry = index.entry(new, meta.keys) or index.entry(old, meta.keys)
+            if spent and entry is not None:
+                bucket = limits.writes[index.name]
+                bucket.consume(partition_of(entry[index.keys[0]], bucket.partitions), spent, now)
 
     def _charge_read(self, meta: TableMeta, index: str | None, partition_key: Any, units: float) -> None:
         stats = self._stats(meta.name)
@@ -433,7 +446,7 @@ class Service:
         units = capacity.write_units(old, new)
         index_units = {i.name: float(i.write_units(old, new, meta.keys)) for i in meta.indexes} if applied else {}
         with self.lock:  # an update's growth and the indexes' units, once applied
-            self._charge_write(meta, key, units - admitted_units, index_units)
+            self._charge_write(meta, key, units - admitted_units, index_units, (old, new))
         if applied and request.get("ReturnConsumedCapacity", "NONE") != "NONE":
             body["ConsumedCapacity"] = consumed(meta.name, "Write", units, index_units, request)
         return Answer(status, body)
@@ -462,7 +475,7 @@ class Service:
                 with self.lock:
                     hits = self._write_hits(meta, key, old, new)
                     if not hits:  # taken now, so later writes of the batch see these units spent
-                        self._charge_write(meta, key, units, index_units)
+                        self._charge_write(meta, key, units, index_units, (old, new))
                 if hits:
                     throttles.append(self._throttled(meta, "Write", hits))
                     unprocessed.setdefault(table, []).append(write)

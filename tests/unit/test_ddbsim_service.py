@@ -293,3 +293,14 @@ def test_describe_table_tells_the_capacity_the_layer_enforces() -> None:
 def test_no_median_latency_means_no_added_latency() -> None:
     svc, _, _ = service(latency_p50_ms=0, latency_p99_ms=400)
     assert {svc.latency_s() for _ in range(100)} == {0.0}
+
+
+def test_a_hot_index_key_is_throttled_by_its_index_partition() -> None:
+    """Distinct items, one index key: the index's partition for that key serves 1,000 units a second."""
+    svc, _, _ = service(capacity="provisioned", write_units_per_s=40_000, partitions=40)
+    statuses = [put(svc, item(f"k{i}", 100, status="NEW")).status for i in range(1001)]
+    assert statuses.count(200) == 1000
+    answer = put(svc, item("one-more", 100, status="NEW"))
+    assert answer.body["ThrottlingReasons"] == [
+        {"reason": "IndexWriteKeyRangeThroughputExceeded", "resource": f"{ARN}/index/byStatus"}
+    ]
