@@ -1,4 +1,5 @@
-"""The local stack without Docker: PostgreSQL, Kafka (KRaft), Kafka Connect + Debezium, dynalite, moto.
+"""The local stack without Docker: PostgreSQL, Kafka (KRaft), Kafka Connect + Debezium, the schema
+registry, dynalite, moto, ddbsim (DynamoDB as the service behaves) and Toxiproxy (TCP faults).
 
 Everything listens on 127.0.0.1 and keeps data, logs and pidfiles under ``stack.dir`` (``.stack/``).
 ``up`` is idempotent (a healthy component is left alone), ``down`` stops exactly the PIDs that
